@@ -1,0 +1,214 @@
+"""The pubctl command line: one thin function per command, no logic.
+
+Each command loads the config, builds the layout and calls one function of a
+stage module, imported inside the command so that ``pubctl --help``, ``list``,
+``schema``, ``card`` and ``check`` never import torch. A PubctlError becomes a
+one-paragraph message on stderr and its exit code; anything else is a bug and
+keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from pipeline import __version__
+from pipeline.errors import NotBuiltYet, PubctlError, UsageError
+
+app = typer.Typer(
+    name="pubctl",
+    help="Publish fine-tuned language models on the Hugging Face Hub honestly and reproducibly.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold a token
+    rich_markup_mode="rich",
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+NAME_HELP = "Release: a file in configs/ without .yaml, or a path to a YAML file."
+STAGES = ("train", "merge", "evaluate", "card", "check", "push")
+
+
+def command(*args: Any, **kwargs: Any) -> Callable[[F], F]:
+    """app.command that turns a PubctlError into its message and exit code."""
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*a: Any, **kw: Any) -> Any:
+            try:
+                return fn(*a, **kw)
+            except PubctlError as exc:
+                err.print(f"[bold red]error:[/] {escape(str(exc))}")
+                raise typer.Exit(exc.exit_code) from None
+
+        app.command(*args, **kwargs)(wrapper)
+        return fn
+
+    return decorate
+
+
+def _load(name: str):  # -> tuple[ReleaseConfig, Layout]
+    from pipeline.config import load_config
+    from pipeline.layout import Layout
+
+    config = load_config(name)
+    return config, Layout.for_release(config.name)
+
+
+def _stage(module: str, attr: str) -> Callable[..., Any]:
+    """Import a stage function when the command runs (heavy imports stay out of --help)."""
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("pipeline"):
+            raise NotBuiltYet(f"{module} is not part of this pubctl build yet.") from None
+        raise UsageError(
+            f"{module} needs the package '{exc.name}', which is not installed. "
+            "Install the training stack with: pip install 'pubctl[train]'."
+        ) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pubctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """train -> merge -> evaluate -> card -> check -> push, from one YAML config."""
+
+
+@command("release")
+def release(
+    name: str = typer.Argument(..., help=NAME_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Plan the push instead of pushing."),
+    force: bool = typer.Option(False, "--force", help="Re-run stages even when their inputs are unchanged."),
+    from_stage: str | None = typer.Option(None, "--from", help=f"First stage to run: {', '.join(STAGES)}."),
+    to_stage: str | None = typer.Option(None, "--to", help="Last stage to run."),
+) -> None:
+    """Run train -> merge -> evaluate -> card -> check -> push, skipping stages whose inputs are unchanged."""
+    for option, value in (("--from", from_stage), ("--to", to_stage)):
+        if value is not None and value not in STAGES:
+            raise UsageError(f"{option} {value!r}: not a stage; stages are {', '.join(STAGES)}.")
+    config, layout = _load(name)
+    run_release = _stage("pipeline.release", "run_release")
+    run_release(config, layout, dry_run=dry_run, force=force, from_stage=from_stage, to_stage=to_stage)
+
+
+@command("train")
+def train(
+    name: str = typer.Argument(..., help=NAME_HELP),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the last checkpoint."),
+) -> None:
+    """Train a LoRA adapter with the config's TRL method; records the training section."""
+    config, layout = _load(name)
+    run = _stage("pipeline.stages.train", "run")
+    run(config, layout, resume=resume)
+
+
+@command("merge")
+def merge(name: str = typer.Argument(..., help=NAME_HELP)) -> None:
+    """Merge the adapter into the base, verify parity, save a standalone model."""
+    config, layout = _load(name)
+    run = _stage("pipeline.stages.merge", "run")
+    run(config, layout)
+
+
+@command("evaluate")
+def evaluate(
+    name: str = typer.Argument(..., help=NAME_HELP),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Items per task (smoke runs; the card says so)."),
+    tasks: str | None = typer.Option(None, "--tasks", help="Comma-separated subset of the config's tasks."),
+) -> None:
+    """Benchmark the merged model (and its base) with lm-eval and measure generation throughput."""
+    config, layout = _load(name)
+    run = _stage("pipeline.stages.evaluate", "run")
+    selected = [task.strip() for task in tasks.split(",") if task.strip()] if tasks else None
+    run(config, layout, limit=limit, tasks=selected)
+
+
+@command("card")
+def card(
+    name: str = typer.Argument(..., help=NAME_HELP),
+    check: bool = typer.Option(False, "--check", help="Exit 1 with a diff when the committed card is stale."),
+) -> None:
+    """Render cards/NAME/README.md and plots from cards/NAME/results.json alone."""
+    config, layout = _load(name)
+    _stage("pipeline.stages.card", "check_card" if check else "render_card")(config, layout)
+
+
+@command("check")
+def check(
+    name: str = typer.Argument(..., help=NAME_HELP),
+    allow: list[str] = typer.Option(
+        [], "--allow", help="Waive a failing check: CHECK=REASON (recorded in results.json, shown on the card)."
+    ),
+) -> None:
+    """Run the honesty gates on the card bundle."""
+    waivers: dict[str, str] = {}
+    for item in allow:
+        check_id, sep, reason = item.partition("=")
+        if not sep or not check_id.strip() or not reason.strip():
+            raise UsageError(f"--allow {item!r}: expected CHECK=REASON with a non-empty reason.")
+        waivers[check_id.strip()] = reason.strip()
+    config, layout = _load(name)
+    run_checks_command = _stage("pipeline.checks", "run_checks_command")
+    run_checks_command(config, layout, allow=waivers)
+
+
+@command("push")
+def push(
+    name: str = typer.Argument(..., help=NAME_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print and write the plan; no token, no network needed."),
+    card_only: bool = typer.Option(False, "--card-only", help="Publish README.md, plots and results.json only."),
+    revision: str | None = typer.Option(None, "--revision", help="Branch to commit to (default: hub.revision)."),
+    tag: str | None = typer.Option(None, "--tag", help="Tag the commit (default: hub.tag)."),
+    private: bool | None = typer.Option(None, "--private/--public", help="Visibility of a new repo."),
+    create_pr: bool | None = typer.Option(None, "--create-pr", help="Open a pull request instead."),
+    message: str | None = typer.Option(None, "--message", help="Commit title (default: hub.commit_message)."),
+) -> None:
+    """Publish the release to the Hub in one atomic commit; unchanged files are not re-sent."""
+    config, layout = _load(name)
+    run = _stage("pipeline.stages.push", "run")
+    run(
+        config,
+        layout,
+        dry_run=dry_run,
+        card_only=card_only,
+        revision=revision,
+        tag=tag,
+        private=private,
+        create_pr=create_pr,
+        message=message,
+    )
+
+
+@command("list")
+def list_releases() -> None:
+    """Each config in configs/ and the state of its stages."""
+    from pipeline.status import print_status
+
+    print_status()
+
+
+@command("schema")
+def schema() -> None:
+    """Print the JSON schema of the release config (for editors)."""
+    from pipeline.config import config_schema
+
+    typer.echo(json.dumps(config_schema(), indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

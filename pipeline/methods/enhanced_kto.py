@@ -1,0 +1,43 @@
+"""Enhanced KTO: KTO with a prospect-theory value function, probability weighting,
+an odds-ratio term and a staged BCO shift (its own loss on TRL's KTOTrainer)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from pipeline.methods.base import MethodParams, MethodSpec
+
+
+class Params(MethodParams):
+    name: Literal["enhanced_kto"] = "enhanced_kto"
+    beta: float = Field(0.1, gt=0, description="Inverse temperature of the implicit reward (KTO's β).")
+    desirable_weight: float = Field(1.0, gt=0, description="Loss weight of desirable completions.")
+    undesirable_weight: float = Field(1.0, gt=0, description="Loss weight of undesirable completions.")
+    value_function: bool = Field(True, description="Shape the margin with the prospect-theory value function.")
+    value_alpha: float = Field(0.88, gt=0, le=1, description="Curvature α of v (Tversky & Kahneman 1992).")
+    loss_aversion: float = Field(2.25, gt=0, description="Loss-aversion λ of v for negative margins.")
+    value_epsilon: float = Field(1e-3, gt=0, description="ε keeping v's slope finite at 0.")
+    probability_weighting: bool = Field(True, description="Replace σ(v(u)) by the weighting w(p).")
+    gamma_desirable: float = Field(0.61, gt=0, le=1, description="γ of w for desirable completions.")
+    gamma_undesirable: float = Field(0.69, gt=0, le=1, description="γ of w for undesirable completions.")
+    odds_ratio: bool = Field(True, description="Add ORPO's reference-free log-odds term.")
+    odds_ratio_weight: float = Field(0.1, ge=0, description="Weight of the odds-ratio term.")
+    bco_shift: bool = Field(False, description="Replace the KL estimate z₀ by BCO's running mean δ of β·r.")
+    bco_shift_start_step: int = Field(0, ge=0, description="Optimizer step after which the BCO shift applies.")
+    bco_shift_max_grad_norm: float = Field(
+        1.0, gt=0, description="Clip on the gradient contribution of the BCO-shifted term."
+    )
+
+
+SPEC = MethodSpec(
+    name="enhanced_kto",
+    title="Enhanced KTO (prospect-theory KTO)",
+    params=Params,
+    consumes="unpaired",
+    accepts=("unpaired", "paired"),
+    citations=("kto", "tversky_kahneman_1992", "orpo", "bco", "lora"),
+    min_batch_size=2,
+    metrics=("rewards/chosen", "rewards/rejected", "rewards/margins", "kl"),
+)
