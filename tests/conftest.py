@@ -1,0 +1,85 @@
+"""Shared fixtures: an isolated project root per test and one shared cache for the built-in model.
+
+Tests never touch the repository's own cards/ or runs/: each gets a temporary
+project (configs copied from the repo) through PUBCTL_ROOT. The built-in tiny
+model is built once into runs/_cache of the checkout and shared by every test
+and xdist worker (the build is race-safe: it renames a finished folder).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# Two xdist workers share two cores: one intra-op thread each avoids oversubscription.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_CACHE = Path(os.environ.get("PUBCTL_TEST_CACHE", REPO_ROOT / "runs" / "_cache"))
+
+
+def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` merged in, recursively for mappings; None deletes a key."""
+    merged = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+@pytest.fixture(scope="session")
+def shared_cache() -> Path:
+    SHARED_CACHE.mkdir(parents=True, exist_ok=True)
+    return SHARED_CACHE
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(shared_cache: Path) -> Path:
+    """The built-in tiny Qwen3 (config, safetensors, tokenizer, chat template)."""
+    from pipeline.demo.tiny_model import tiny_qwen3_path
+
+    return tiny_qwen3_path(shared_cache)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_cache: Path) -> Path:
+    """A fresh project root with the repository's configs and templates, used as PUBCTL_ROOT and cwd."""
+    root = tmp_path / "project"
+    shutil.copytree(REPO_ROOT / "configs", root / "configs")
+    if (REPO_ROOT / "templates").is_dir():
+        shutil.copytree(REPO_ROOT / "templates", root / "templates")
+    monkeypatch.setenv("PUBCTL_ROOT", str(root))
+    monkeypatch.setenv("PUBCTL_CACHE", str(shared_cache))
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.fixture
+def make_config(project: Path) -> Callable[..., str]:
+    """Write configs/NAME.yaml = demo.yaml with ``overrides`` deep-merged; returns NAME."""
+
+    def write(name: str = "t", overrides: dict[str, Any] | None = None, base: str = "demo") -> str:
+        data = yaml.safe_load((project / "configs" / f"{base}.yaml").read_text(encoding="utf-8"))
+        data = deep_merge(data, overrides or {})
+        (project / "configs" / f"{name}.yaml").write_text(
+            yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8"
+        )
+        return name
+
+    return write
