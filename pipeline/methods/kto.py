@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from pipeline.methods.base import MethodParams, MethodSpec
+
+if TYPE_CHECKING:
+    from pipeline.stages.train import TrainContext
 
 
 class Params(MethodParams):
@@ -17,6 +20,21 @@ class Params(MethodParams):
     loss_type: Literal["kto", "apo_zero_unpaired"] = Field("kto", description="TRL KTOConfig.loss_type.")
 
 
+def build_trainer(ctx: TrainContext) -> Any:
+    """TRL's KTOTrainer on prompt/completion/label rows (sequential sampling keeps its KL pairing)."""
+    from trl import KTOConfig, KTOTrainer
+
+    params: Params = ctx.params  # type: ignore[assignment]
+    args = ctx.make_args(
+        KTOConfig,
+        beta=params.beta,
+        desirable_weight=params.desirable_weight,
+        undesirable_weight=params.undesirable_weight,
+        loss_type=params.loss_type,
+    )
+    return KTOTrainer(args=args, **ctx.trainer_kwargs())
+
+
 SPEC = MethodSpec(
     name="kto",
     title="Kahneman-Tversky Optimization (KTO)",
@@ -24,6 +42,7 @@ SPEC = MethodSpec(
     consumes="unpaired",
     accepts=("unpaired", "paired"),
     citations=("kto", "lora"),
+    build_trainer=build_trainer,
     min_batch_size=2,
     metrics=("rewards/chosen", "rewards/rejected", "rewards/margins", "kl"),
 )
