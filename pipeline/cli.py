@@ -113,16 +113,14 @@ def train(
 ) -> None:
     """Train a LoRA adapter with the config's TRL method; records the training section."""
     config, layout = _load(name)
-    run = _stage("pipeline.stages.train", "run")
-    run(config, layout, resume=resume)
+    _stage("pipeline.release", "run_stage")("train", config, layout, resume=resume)
 
 
 @command("merge")
 def merge(name: str = typer.Argument(..., help=NAME_HELP)) -> None:
     """Merge the adapter into the base, verify parity, save a standalone model."""
     config, layout = _load(name)
-    run = _stage("pipeline.stages.merge", "run")
-    run(config, layout)
+    _stage("pipeline.release", "run_stage")("merge", config, layout)
 
 
 @command("evaluate")
@@ -133,9 +131,8 @@ def evaluate(
 ) -> None:
     """Benchmark the merged model (and its base) with lm-eval and measure generation throughput."""
     config, layout = _load(name)
-    run = _stage("pipeline.stages.evaluate", "run")
     selected = [task.strip() for task in tasks.split(",") if task.strip()] if tasks else None
-    run(config, layout, limit=limit, tasks=selected)
+    _stage("pipeline.release", "run_stage")("evaluate", config, layout, limit=limit, tasks=selected)
 
 
 @command("card")
@@ -145,7 +142,10 @@ def card(
 ) -> None:
     """Render cards/NAME/README.md and plots from cards/NAME/results.json alone."""
     config, layout = _load(name)
-    _stage("pipeline.stages.card", "check_card" if check else "render_card")(config, layout)
+    if check:
+        _stage("pipeline.stages.card", "check_card")(config, layout)
+    else:  # through the release module, which stamps the render for `pubctl release`
+        _stage("pipeline.release", "run_stage")("card", config, layout)
 
 
 @command("check")
@@ -163,8 +163,7 @@ def check(
             raise UsageError(f"--allow {item!r}: expected CHECK=REASON with a non-empty reason.")
         waivers[check_id.strip()] = reason.strip()
     config, layout = _load(name)
-    run_checks_command = _stage("pipeline.checks", "run_checks_command")
-    run_checks_command(config, layout, allow=waivers)
+    _stage("pipeline.release", "run_stage")("check", config, layout, allow=waivers)
 
 
 @command("push")
@@ -180,8 +179,8 @@ def push(
 ) -> None:
     """Publish the release to the Hub in one atomic commit; unchanged files are not re-sent."""
     config, layout = _load(name)
-    run = _stage("pipeline.stages.push", "run")
-    run(
+    _stage("pipeline.release", "run_stage")(
+        "push",
         config,
         layout,
         dry_run=dry_run,

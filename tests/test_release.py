@@ -1,0 +1,284 @@
+"""The release chain's logic: skipping unchanged stages, --force/--from/--to, failures, stage commands.
+
+The stages here are small recording functions that write the same outputs as the
+real ones (adapter, merged model, results sections, card files), so the chain's
+decisions can be tested in milliseconds; test_release_e2e.py runs the real
+stages against the test Hub.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from pipeline import release
+from pipeline.cli import app
+from pipeline.config import ReleaseConfig, load_config
+from pipeline.errors import CheckFailed, StageFailed, UsageError
+from pipeline.layout import Layout
+from pipeline.results import atomic_write_bytes, atomic_write_text
+from pipeline.stamps import read_stamp
+
+
+class Recorder:
+    """Stage functions that write what the real stages write, and remember that they ran."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.fail: set[str] = set()
+        self.skip_output: set[str] = set()
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def _section(self, layout: Layout, name: str, value: Any) -> None:
+        data = json.loads(layout.results.read_text()) if layout.results.is_file() else {"schema_version": 1}
+        data[name] = value
+        atomic_write_text(layout.results, json.dumps(data, indent=2))
+
+    def _enter(self, stage: str, options: dict[str, Any]) -> None:
+        self.calls.append((stage, options))
+        if stage in self.fail:
+            raise CheckFailed(f"{stage}: failed on purpose")
+
+    def train(self, config: ReleaseConfig, layout: Layout, resume: bool = True) -> None:
+        self._enter("train", {"resume": resume})
+        if "train" not in self.skip_output:
+            atomic_write_bytes(layout.adapter_dir / "adapter_model.safetensors", f"{config.training}".encode())
+        self._section(layout, "training", {"steps": config.training.max_steps, "lr": config.training.learning_rate})
+
+    def merge(self, config: ReleaseConfig, layout: Layout) -> None:
+        self._enter("merge", {})
+        adapter = (layout.adapter_dir / "adapter_model.safetensors").read_bytes()
+        atomic_write_bytes(layout.merged_model_dir / "model.safetensors", b"merged " + adapter)
+        self._section(layout, "merge", {"strategy": config.merge.strategy})
+
+    def evaluate(
+        self, config: ReleaseConfig, layout: Layout, limit: int | None = None, tasks: list[str] | None = None
+    ) -> None:
+        self._enter("evaluate", {"limit": limit, "tasks": tasks})
+        model = (layout.merged_model_dir / "model.safetensors").read_bytes()
+        self._section(layout, "evaluation", {"limit": limit, "model_bytes": len(model)})
+
+    def card(self, config: ReleaseConfig, layout: Layout) -> None:
+        self._enter("card", {})
+        atomic_write_text(layout.readme, f"# {config.card.model_name}\n{layout.results.read_text()}")
+        atomic_write_bytes(layout.plots_dir / "loss.png", b"png")
+
+    def check(self, config: ReleaseConfig, layout: Layout, allow: dict[str, str]) -> None:
+        self._enter("check", {"allow": allow})
+
+    def push(self, config: ReleaseConfig, layout: Layout, dry_run: bool = False, **options: Any) -> str:
+        self._enter("push", {"dry_run": dry_run, **options})
+        return f"committed to {config.hub.repo_id}"
+
+    def load(self, module: str, attr: str) -> Callable[..., Any]:
+        stage = {"render_card": "card", "run_checks_command": "check"}.get(attr, module.rsplit(".", 1)[-1])
+        return getattr(self, stage)
+
+
+@pytest.fixture
+def stages(monkeypatch: pytest.MonkeyPatch) -> Recorder:
+    recorder = Recorder()
+    monkeypatch.setattr(release, "_load_function", recorder.load)
+    return recorder
+
+
+@pytest.fixture
+def release_of(make_config: Callable[..., str]) -> Callable[..., tuple[ReleaseConfig, Layout]]:
+    def build(overrides: dict[str, Any] | None = None) -> tuple[ReleaseConfig, Layout]:
+        name = make_config("t", overrides)
+        config = load_config(name)
+        return config, Layout.for_release(config.name)
+
+    return build
+
+
+def test_first_release_runs_every_stage_and_a_rerun_does_nothing(
+    stages: Recorder, release_of: Callable[..., Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, layout = release_of()
+    release.run_release(config, layout)
+    assert stages.names() == list(release.STAGES)
+    assert stages.calls[0] == ("train", {"resume": True})
+    assert stages.calls[4] == ("check", {"allow": {}})
+    assert stages.calls[5] == ("push", {"dry_run": False})
+    for stage in release.STAGES:
+        assert read_stamp(layout.stamps_dir, stage) is not None
+    assert read_stamp(layout.stamps_dir, "push").summary == "committed to pubctl-demo/tiny-qwen3-enhanced-kto"
+    capsys.readouterr()
+
+    release.run_release(config, layout)
+    assert len(stages.calls) == 6
+    err = capsys.readouterr().err
+    assert "nothing to do" in err
+    assert err.count("up to date since") == 6
+
+
+def test_a_config_edit_reruns_the_stage_that_reads_it_and_what_depends_on_its_outputs(
+    stages: Recorder, release_of: Callable[..., Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, layout = release_of()
+    release.run_release(config, layout)
+    stages.calls.clear()
+    capsys.readouterr()
+
+    config, layout = release_of({"card": {"model_name": "renamed"}})
+    release.run_release(config, layout)
+    assert stages.names() == ["card", "check", "push"]
+    assert "config section card changed" in capsys.readouterr().err
+    stages.calls.clear()
+
+    config, layout = release_of({"card": {"model_name": "renamed"}, "training": {"learning_rate": 1e-4}})
+    release.run_release(config, layout)
+    assert stages.names() == list(release.STAGES)
+
+
+def test_content_not_timestamps_decides(stages: Recorder, release_of: Callable[..., Any]) -> None:
+    config, layout = release_of()
+    release.run_release(config, layout)
+    stages.calls.clear()
+    # The merged model is rebuilt byte-identical: merge re-runs (its output was gone), evaluate does not.
+    (layout.merged_model_dir / "model.safetensors").unlink()
+    release.run_release(config, layout)
+    assert stages.names() == ["merge"]
+    stages.calls.clear()
+    # A hand edit of the card is an output that no longer matches: card re-renders it.
+    layout.readme.write_text("edited by hand\n")
+    release.run_release(config, layout)
+    assert stages.names() == ["card"]
+
+
+def test_force_from_and_to_bound_the_chain(stages: Recorder, release_of: Callable[..., Any]) -> None:
+    config, layout = release_of()
+    release.run_release(config, layout, to_stage="merge")
+    assert stages.names() == ["train", "merge"]
+    stages.calls.clear()
+    release.run_release(config, layout, from_stage="evaluate", to_stage="card")
+    assert stages.names() == ["evaluate", "card"]
+    stages.calls.clear()
+    release.run_release(config, layout, force=True, from_stage="card")
+    assert stages.names() == ["card", "check", "push"]
+    stages.calls.clear()
+    release.run_release(config, layout, force=True)
+    assert stages.names() == list(release.STAGES)
+    with pytest.raises(UsageError, match="comes after"):
+        release.run_release(config, layout, from_stage="push", to_stage="train")
+    with pytest.raises(UsageError, match="not a stage"):
+        release.run_release(config, layout, from_stage="deploy")
+
+
+def test_an_outdated_stage_before_from_is_reported(
+    stages: Recorder, release_of: Callable[..., Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, layout = release_of()
+    release.run_release(config, layout)
+    config, layout = release_of({"merge": {"parity_tolerance": 0.5}})
+    capsys.readouterr()
+    stages.calls.clear()
+    release.run_release(config, layout, from_stage="evaluate")
+    assert stages.names() == ["check"]  # the gates read every config section
+    err = capsys.readouterr().err
+    assert "merge: not up to date (config section merge changed) but before --from evaluate" in err
+
+
+def test_a_failed_stage_stops_the_chain_and_keeps_earlier_work(
+    stages: Recorder, release_of: Callable[..., Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, layout = release_of()
+    stages.fail.add("check")
+    with pytest.raises(CheckFailed, match="failed on purpose"):
+        release.run_release(config, layout)
+    assert stages.names() == ["train", "merge", "evaluate", "card", "check"]
+    assert "stopped at check; what train, merge, evaluate, card wrote is kept" in capsys.readouterr().err
+    assert read_stamp(layout.stamps_dir, "check") is None
+    assert read_stamp(layout.stamps_dir, "push") is None
+    assert layout.readme.is_file()
+
+    stages.fail.clear()
+    stages.calls.clear()
+    release.run_release(config, layout)
+    assert stages.names() == ["check", "push"]
+
+
+def test_a_rerun_that_fails_forgets_the_old_stamp(stages: Recorder, release_of: Callable[..., Any]) -> None:
+    config, layout = release_of()
+    release.run_release(config, layout, to_stage="train")
+    assert read_stamp(layout.stamps_dir, "train") is not None
+    stages.fail.add("train")
+    with pytest.raises(CheckFailed):
+        release.run_release(config, layout, force=True, to_stage="train")
+    # Whatever the failed run left half-written is not mistaken for a finished stage.
+    assert read_stamp(layout.stamps_dir, "train") is None
+
+
+def test_a_stage_that_leaves_no_output_is_a_failure(stages: Recorder, release_of: Callable[..., Any]) -> None:
+    config, layout = release_of()
+    stages.skip_output.add("train")
+    with pytest.raises(StageFailed, match="train finished without writing adapter"):
+        release.run_release(config, layout)
+    assert read_stamp(layout.stamps_dir, "train") is None
+    assert stages.names() == ["train"]
+
+
+def test_dry_run_plans_the_push_without_stamping_it(stages: Recorder, release_of: Callable[..., Any]) -> None:
+    config, layout = release_of()
+    release.run_release(config, layout, dry_run=True)
+    assert stages.calls[-1] == ("push", {"dry_run": True})
+    assert read_stamp(layout.stamps_dir, "push") is None
+    stages.calls.clear()
+    release.run_release(config, layout, dry_run=True)
+    assert stages.names() == ["push"]  # planned again: nothing was pushed yet
+    stages.calls.clear()
+    release.run_release(config, layout)
+    assert stages.calls == [("push", {"dry_run": False})]
+    stages.calls.clear()
+    release.run_release(config, layout, dry_run=True)
+    assert stages.names() == []  # already pushed from these inputs
+
+
+def test_stage_commands_stamp_so_the_release_skips_them(stages: Recorder, project: Path, make_config: Any) -> None:
+    make_config("t")
+    runner = CliRunner()
+    for args in (["train", "t", "--no-resume"], ["merge", "t"], ["evaluate", "t"], ["card", "t"], ["check", "t"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    assert stages.calls[0] == ("train", {"resume": False})
+    stages.calls.clear()
+
+    result = runner.invoke(app, ["release", "t"])
+    assert result.exit_code == 0, result.output
+    assert stages.names() == ["push"]
+
+    # evaluate --limit is a different result from the release's full evaluation.
+    stages.calls.clear()
+    assert runner.invoke(app, ["evaluate", "t", "--limit", "5"]).exit_code == 0
+    stages.calls.clear()
+    result = runner.invoke(app, ["release", "t"])
+    assert result.exit_code == 0, result.output
+    # The full evaluation records what the card was rendered from: card, check and push stay done.
+    assert stages.names() == ["evaluate"]
+    assert "option limit changed 5 -> None" in result.output
+
+
+def test_failed_stage_exit_code_and_message_through_the_cli(stages: Recorder, project: Path, make_config: Any) -> None:
+    make_config("t")
+    stages.fail.add("merge")
+    result = CliRunner().invoke(app, ["release", "t"])
+    assert result.exit_code == 1
+    assert "merge: failed on purpose" in result.output
+    assert "stopped at merge" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_stage_status_explains_without_running(stages: Recorder, release_of: Callable[..., Any]) -> None:
+    config, layout = release_of()
+    assert release.stage_status("train", config, layout) == ["never ran (no stamp)"]
+    release.run_release(config, layout, to_stage="train")
+    assert release.stage_status("train", config, layout) == []
+    assert stages.names() == ["train"]
