@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from pipeline.methods.base import MethodParams, MethodSpec
+
+if TYPE_CHECKING:
+    from pipeline.stages.train import TrainContext
 
 
 class Params(MethodParams):
@@ -16,12 +19,28 @@ class Params(MethodParams):
     label_smoothing: float = Field(0.0, ge=0, lt=0.5, description="Assumed label-flip probability.")
 
 
+def build_trainer(ctx: TrainContext) -> Any:
+    """trl.experimental's CPOTrainer with the sigmoid loss and the NLL term weighted by cpo_alpha."""
+    from trl.experimental.cpo import CPOConfig, CPOTrainer
+
+    params: Params = ctx.params  # type: ignore[assignment]
+    args = ctx.make_args(
+        CPOConfig,
+        loss_type="sigmoid",
+        beta=params.beta,
+        cpo_alpha=params.cpo_alpha,
+        label_smoothing=params.label_smoothing,
+    )
+    return CPOTrainer(args=args, **ctx.trainer_kwargs())
+
+
 SPEC = MethodSpec(
     name="cpo",
     title="Contrastive Preference Optimization (CPO)",
     params=Params,
     consumes="paired",
     accepts=("paired",),
+    build_trainer=build_trainer,
     citations=("cpo", "lora"),
     metrics=("rewards/chosen", "rewards/rejected", "rewards/margins", "nll_loss"),
 )

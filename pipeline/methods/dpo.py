@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from pipeline.methods.base import MethodParams, MethodSpec
+
+if TYPE_CHECKING:
+    from pipeline.stages.train import TrainContext
 
 
 class Params(MethodParams):
@@ -17,12 +20,22 @@ class Params(MethodParams):
     )
 
 
+def build_trainer(ctx: TrainContext) -> Any:
+    """TRL's DPOTrainer with the sigmoid loss; the reference is the base with the adapter disabled."""
+    from trl import DPOConfig, DPOTrainer
+
+    params: Params = ctx.params  # type: ignore[assignment]
+    args = ctx.make_args(DPOConfig, loss_type=["sigmoid"], beta=params.beta, label_smoothing=params.label_smoothing)
+    return DPOTrainer(args=args, **ctx.trainer_kwargs())
+
+
 SPEC = MethodSpec(
     name="dpo",
     title="Direct Preference Optimization (DPO)",
     params=Params,
     consumes="paired",
     accepts=("paired",),
+    build_trainer=build_trainer,
     citations=("dpo", "lora"),
     metrics=("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"),
 )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from pipeline.methods.base import MethodParams, MethodSpec
+
+if TYPE_CHECKING:
+    from pipeline.stages.train import TrainContext
 
 
 class Params(MethodParams):
@@ -17,11 +20,21 @@ class Params(MethodParams):
     packing: bool = Field(False, description="Pack several short examples into one sequence.")
 
 
+def build_trainer(ctx: TrainContext) -> Any:
+    """TRL's SFTTrainer on prompt/completion rows (or plain text)."""
+    from trl import SFTConfig, SFTTrainer
+
+    params: Params = ctx.params  # type: ignore[assignment]
+    args = ctx.make_args(SFTConfig, completion_only_loss=params.completion_only_loss, packing=params.packing)
+    return SFTTrainer(args=args, **ctx.trainer_kwargs())
+
+
 SPEC = MethodSpec(
     name="sft",
     title="Supervised fine-tuning",
     params=Params,
     consumes="text",
     accepts=("text", "paired"),
+    build_trainer=build_trainer,
     citations=("lora",),
 )

@@ -1,0 +1,359 @@
+"""Training data: load, map columns, validate and convert to the format a method's trainer consumes.
+
+Sources: ``builtin:preferences`` (the bundled pairs), a local .json/.jsonl/.parquet
+file, or a Hub dataset id (split, revision and subset from the config). Every
+problem a user can cause (an empty dataset, missing columns, labels that are not
+booleans, empty values, prompts that leave no room for a completion) is a
+UsageError raised here, before a model is loaded or a step is taken.
+
+Conversions use TRL's own helpers where TRL has one: ``maybe_extract_prompt``
+for pairs whose prompt is implicit in the conversations and
+``maybe_unpair_preference_dataset`` for KTO-style methods. Paired rows become
+prompt/completion rows (the chosen answer) for SFT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.errors import UsageError
+from pipeline.sources import download_error, resolve_dataset_file
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from transformers import PreTrainedTokenizerBase
+
+    from pipeline.config import ReleaseConfig
+    from pipeline.layout import Layout
+
+CANONICAL = ("prompt", "chosen", "rejected", "completion", "label", "text")
+REQUIRED = {
+    "paired": ("chosen", "rejected"),
+    "unpaired": ("prompt", "completion", "label"),
+    "text": (),  # text, or prompt + completion: checked on its own
+}
+
+
+@dataclass
+class SourceInfo:
+    """Where the rows came from, as the results record names it."""
+
+    id: str
+    split: str | None
+    revision: str | None
+    """Hub commit sha, or sha256 of a local file."""
+
+
+@dataclass
+class PreparedData:
+    """Training (and evaluation) rows in the format the method consumes, and what was done to them."""
+
+    train: Dataset
+    eval: Dataset | None
+    source: SourceInfo
+    source_format: str
+    """paired, unpaired or text: the format detected (or declared) in the source."""
+    consumed_format: str
+    conversational: bool
+    source_rows: int
+    """Rows of the training split as loaded (after data.max_samples, before the eval hold-out)."""
+    dropped_long_prompts: int = 0
+    """Rows left out because their prompt alone fills max_length (no completion token would be trained)."""
+    truncated_prompts: int = 0
+    """Prompts shortened to training.max_prompt_length."""
+    notes: list[str] = field(default_factory=list)
+
+    def record(self) -> dict[str, Any]:
+        """The results record's dataset entry."""
+        return {
+            "id": self.source.id,
+            "split": self.source.split,
+            "revision": self.source.revision,
+            "rows": len(self.train),
+            "source_rows": self.source_rows,
+            "eval_rows": len(self.eval) if self.eval is not None else 0,
+            "format": self.source_format,
+            "trained_as": self.consumed_format,
+            "conversational": self.conversational,
+            "dropped_long_prompts": self.dropped_long_prompts,
+            "truncated_prompts": self.truncated_prompts,
+        }
+
+
+# ----------------------------------------------------------------------------- loading
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_local(path: Path, reference: str) -> Dataset:
+    from datasets import load_dataset
+
+    suffix = path.suffix.lower()
+    builder = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}.get(suffix)
+    if builder is None:
+        raise UsageError(
+            f"data.train: {path} is not a .json, .jsonl or .parquet file (found '{suffix or 'no suffix'}')."
+        )
+    try:
+        return load_dataset(builder, data_files=str(path), split="train")
+    except Exception as exc:  # datasets raises many types for unreadable files; all mean "bad input file"
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"data.train: could not read {reference} ({path}) as {builder}: {detail}") from None
+
+
+def _hub_revision(repo_id: str, revision: str | None) -> str:
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return HfApi().dataset_info(repo_id, revision=revision).sha
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
+        raise download_error("dataset", repo_id, revision, exc) from None
+
+
+def _load_hub(repo_id: str, subset: str | None, split: str, revision: str | None) -> Dataset:
+    from datasets import load_dataset
+
+    try:
+        return load_dataset(repo_id, name=subset, split=split, revision=revision)
+    except ValueError as exc:  # unknown split or config: the user's input
+        raise UsageError(f"data: could not load split '{split}' of dataset '{repo_id}': {exc}") from None
+    except (OSError, ConnectionError) as exc:
+        raise download_error("dataset", repo_id, revision, exc) from None
+
+
+def load_source(config: ReleaseConfig, layout: Layout) -> tuple[Dataset, Dataset | None, SourceInfo]:
+    """The raw train split, the raw eval split (data.eval_split only) and where they came from."""
+    data = config.data
+    local = resolve_dataset_file(data.train, layout)
+    if local is not None:
+        if not local.is_file():
+            raise UsageError(f"data.train: {local} is a folder; point it at a .json, .jsonl or .parquet file.")
+        if data.eval_split:
+            raise UsageError(
+                f"data.eval_split '{data.eval_split}': a local file ({data.train}) has a single split; "
+                "hold out rows with data.eval_fraction instead."
+            )
+        train = _load_local(local, data.train)
+        # datasets loads a file as its single "train" split
+        return train, None, SourceInfo(id=data.train, split="train", revision=f"sha256:{sha256_file(local)}")
+    sha = _hub_revision(data.train, data.revision)
+    train = _load_hub(data.train, data.subset, data.split, sha)
+    evaluation = _load_hub(data.train, data.subset, data.eval_split, sha) if data.eval_split else None
+    return train, evaluation, SourceInfo(id=data.train, split=data.split, revision=sha)
+
+
+# ------------------------------------------------------------------------ validation
+def map_columns(dataset: Dataset, config: ReleaseConfig) -> Dataset:
+    """Rename the config's column names to the canonical ones TRL expects."""
+    columns = config.data.columns
+    renames = {}
+    for canonical in CANONICAL:
+        source = getattr(columns, canonical)
+        if source != canonical and source in dataset.column_names:
+            if canonical in dataset.column_names:
+                raise UsageError(
+                    f"data.columns.{canonical}: maps '{source}' to '{canonical}', but the dataset already has a "
+                    f"'{canonical}' column; rename one of them."
+                )
+            renames[source] = canonical
+    return dataset.rename_columns(renames) if renames else dataset
+
+
+def detect_format(dataset: Dataset, config: ReleaseConfig) -> str:
+    """paired, unpaired or text: declared by data.format or read from the columns."""
+    names = set(dataset.column_names)
+    declared = config.data.format
+    if declared == "auto":
+        if {"chosen", "rejected"} <= names:
+            return "paired"
+        if {"completion", "label"} <= names:
+            return "unpaired"
+        if "text" in names or {"prompt", "completion"} <= names:
+            return "text"
+        raise UsageError(
+            f"data: cannot tell the format of {config.data.train} from its columns {sorted(names)}: paired data "
+            f"needs {_named(config, 'chosen', 'rejected')} (and usually {_named(config, 'prompt')}), unpaired data "
+            f"{_named(config, 'prompt', 'completion', 'label')}, text data {_named(config, 'text')} or "
+            f"{_named(config, 'prompt', 'completion')}. Map other names with data.columns."
+        )
+    if declared == "text":
+        if "text" not in names and not {"prompt", "completion"} <= names:
+            raise UsageError(
+                f"data.format is text but {config.data.train} has neither {_named(config, 'text')} nor "
+                f"{_named(config, 'prompt', 'completion')} (columns: {sorted(names)})."
+            )
+        return declared
+    missing = [name for name in REQUIRED[declared] if name not in names]
+    if missing:
+        raise UsageError(
+            f"data.format is {declared} but {config.data.train} lacks the column(s) "
+            f"{_named(config, *missing)} (columns: {sorted(names)}); map other names with data.columns."
+        )
+    return declared
+
+
+def _named(config: ReleaseConfig, *canonical: str) -> str:
+    columns = config.data.columns
+    return "/".join(f"'{getattr(columns, name)}'" for name in canonical)
+
+
+def validate_rows(dataset: Dataset, fmt: str, config: ReleaseConfig, what: str) -> None:
+    """Empty data, null or empty values and non-boolean labels are the user's to fix."""
+    if len(dataset) == 0:
+        raise UsageError(f"data: the {what} split of {config.data.train} has no rows.")
+    if fmt == "unpaired":
+        from datasets import Value
+
+        feature = dataset.features["label"]
+        if not (isinstance(feature, Value) and feature.dtype == "bool"):
+            found = getattr(feature, "dtype", type(feature).__name__)
+            raise UsageError(
+                f"data: column {_named(config, 'label')} of {config.data.train} must hold booleans "
+                f"(true = desirable completion), found {found} values; convert it, e.g. label = score > threshold."
+            )
+    used = [name for name in ("prompt", "chosen", "rejected", "completion", "text") if name in dataset.column_names]
+    for name in used:
+        for index, value in enumerate(dataset[name]):
+            if value is None or (isinstance(value, (str, list)) and len(value) == 0):
+                raise UsageError(
+                    f"data: row {index} of the {what} split of {config.data.train} has an empty "
+                    f"{_named(config, name)} value; remove or fix that row."
+                )
+
+
+# ------------------------------------------------------------------------ conversion
+def _to_consumed(dataset: Dataset, fmt: str, consumes: str, config: ReleaseConfig) -> Dataset:
+    from trl import maybe_extract_prompt, maybe_unpair_preference_dataset
+
+    if fmt == "paired":
+        # Conversations without a prompt column carry the shared prefix in chosen/rejected: TRL splits it off.
+        dataset = maybe_extract_prompt(dataset)
+        if "prompt" not in dataset.column_names:
+            raise UsageError(
+                f"data: {config.data.train} has paired rows without a {_named(config, 'prompt')} column; "
+                "add one (or use conversations whose shared turns TRL can extract as the prompt)."
+            )
+    keep = {"paired": ["prompt", "chosen", "rejected"], "unpaired": ["prompt", "completion", "label"]}
+    if fmt == consumes:
+        if fmt == "text":
+            columns = ["text"] if "text" in dataset.column_names else ["prompt", "completion"]
+            return dataset.select_columns(columns)
+        return dataset.select_columns(keep[fmt])
+    if fmt == "paired" and consumes == "unpaired":
+        unpaired = maybe_unpair_preference_dataset(dataset.select_columns(keep["paired"]))
+        # TRL's helper writes every desirable row, then every undesirable one; KTO samples in order, so mix them.
+        return unpaired.shuffle(seed=config.training.seed).flatten_indices()
+    if fmt == "paired" and consumes == "text":
+        return dataset.select_columns(["prompt", "chosen"]).rename_column("chosen", "completion")
+    raise UsageError(
+        f"method '{config.method.name}' trains on {consumes} data and cannot use the {fmt} rows of "
+        f"{config.data.train}; it accepts {' or '.join(config.method_spec.accepts)} data."
+    )
+
+
+def _prompt_ids(tokenizer: PreTrainedTokenizerBase, prompt: Any) -> list[int]:
+    if isinstance(prompt, list):
+        ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=False)
+        return list(ids)
+    return tokenizer(prompt, add_special_tokens=False)["input_ids"]
+
+
+def _fit_prompt(tokenizer: PreTrainedTokenizerBase, prompt: Any, limit: int) -> Any:
+    """``prompt`` within ``limit`` tokens, cut from the left (the end of a prompt is what the answer follows).
+
+    TRL 1.16's trainers dropped max_prompt_length, so pubctl applies it: text prompts keep their last
+    ``limit`` tokens; conversations lose their oldest non-system turns. None when nothing fits.
+    """
+    if isinstance(prompt, list):
+        messages = list(prompt)
+        while len(_prompt_ids(tokenizer, messages)) > limit:
+            turns = [i for i, message in enumerate(messages) if message.get("role") != "system"]
+            if len(turns) <= 1:
+                return None
+            del messages[turns[0]]
+        return messages
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    return prompt if len(ids) <= limit else tokenizer.decode(ids[-limit:])
+
+
+def fit_prompts(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, config: ReleaseConfig, what: str):
+    """Apply max_prompt_length and drop rows whose prompt leaves no room for a completion in max_length."""
+    if "prompt" not in dataset.column_names:
+        return dataset, 0, 0
+    max_length = config.training.max_length
+    limit = config.training.max_prompt_length
+    prompts = dataset["prompt"]
+    fitted, keep, truncated = [], [], 0
+    for index, prompt in enumerate(prompts):
+        new = _fit_prompt(tokenizer, prompt, limit) if limit is not None else prompt
+        if new is None or len(_prompt_ids(tokenizer, new)) >= max_length:
+            continue
+        truncated += new != prompt
+        fitted.append(new)
+        keep.append(index)
+    if not keep:
+        raise UsageError(
+            f"data: every prompt of the {what} split of {config.data.train} is at least training.max_length "
+            f"({max_length}) tokens long, leaving no room for a completion; raise training.max_length or use "
+            "shorter prompts."
+        )
+    dropped = len(prompts) - len(keep)
+    if dropped == 0 and truncated == 0:
+        return dataset, 0, 0
+    subset = dataset.select(keep)
+    return subset.remove_columns("prompt").add_column("prompt", fitted), dropped, truncated
+
+
+# ------------------------------------------------------------------------------ entry
+def prepare_data(config: ReleaseConfig, layout: Layout, tokenizer: PreTrainedTokenizerBase) -> PreparedData:
+    """Load, validate and convert the config's training data; every user error is raised before training."""
+    from trl import is_conversational
+
+    data = config.data
+    train, evaluation, source = load_source(config, layout)
+    if len(train) == 0:
+        raise UsageError(f"data: the training split of {data.train} has no rows.")
+    if data.max_samples is not None:
+        train = train.select(range(min(data.max_samples, len(train))))
+    source_rows = len(train)
+    train = map_columns(train, config)
+    fmt = detect_format(train, config)
+    validate_rows(train, fmt, config, "training")
+    if evaluation is not None:
+        evaluation = map_columns(evaluation, config)
+        if detect_format(evaluation, config) != fmt:
+            raise UsageError(f"data.eval_split '{data.eval_split}' has other columns than the training split.")
+        validate_rows(evaluation, fmt, config, "evaluation")
+    elif data.eval_fraction is not None:
+        # Hold out before any conversion so both answers to one prompt stay on the same side.
+        try:
+            split = train.train_test_split(test_size=data.eval_fraction, seed=config.training.seed)
+        except ValueError as exc:
+            raise UsageError(f"data.eval_fraction {data.eval_fraction}: {exc}") from None
+        train, evaluation = split["train"], split["test"]
+
+    consumes = config.method_spec.consumes
+    train = _to_consumed(train, fmt, consumes, config)
+    train, dropped, truncated = fit_prompts(train, tokenizer, config, "training")
+    if evaluation is not None:
+        evaluation = _to_consumed(evaluation, fmt, consumes, config)
+        evaluation, _, _ = fit_prompts(evaluation, tokenizer, config, "evaluation")
+    return PreparedData(
+        train=train,
+        eval=evaluation,
+        source=source,
+        source_format=fmt,
+        consumed_format=consumes,
+        conversational=is_conversational(train[0]),
+        source_rows=source_rows,
+        dropped_long_prompts=dropped,
+        truncated_prompts=truncated,
+    )
