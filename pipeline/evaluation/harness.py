@@ -1,0 +1,273 @@
+"""Running lm-evaluation-harness in-process and turning its output into benchmark results.
+
+lm-eval does all the scoring: pubctl builds a TaskManager, loads the config's tasks, sets each task's
+num_fewshot (lm-eval's own ``num_fewshot`` argument is one value for all tasks; the config has one per
+task) and calls ``lm_eval.simple_evaluate``. From its output pubctl only reads numbers: the metric, its
+stderr, the item count and the task config that says which data was scored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import TaskSpec
+from pipeline.errors import StageFailed, UsageError
+from pipeline.evaluation.tasks import CHANCE_BY_TASK, TaskSource, chance_from_samples, common, dataset_of
+from pipeline.results import BenchmarkResult, atomic_write_text
+
+HARNESS = "lm-eval"
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+
+
+def harness_version() -> str:
+    from importlib import metadata
+
+    return metadata.version("lm_eval")
+
+
+@contextlib.contextmanager
+def hf_offline(enabled: bool) -> Iterator[None]:
+    """Run the Hub client and datasets offline while the bundled tasks load (their data is local).
+
+    Only for the bundled tasks: real benchmarks download from the Hub. huggingface_hub and datasets read
+    these variables once, at import, so when they are already imported (e.g. by the train stage of a
+    chained release) their module-level flags are set too, and everything is restored afterwards.
+    """
+    if not enabled:
+        yield
+        return
+    saved_env = {name: os.environ.get(name) for name in OFFLINE_VARIABLES}
+    os.environ.update(dict.fromkeys(OFFLINE_VARIABLES, "1"))
+    import datasets.config
+    import huggingface_hub.constants
+
+    flags = [
+        (huggingface_hub.constants, "HF_HUB_OFFLINE"),
+        (datasets.config, "HF_HUB_OFFLINE"),
+        (datasets.config, "HF_DATASETS_OFFLINE"),
+    ]
+    saved_flags = [(module, name, getattr(module, name)) for module, name in flags]
+    for module, name in flags:
+        setattr(module, name, True)
+    try:
+        yield
+    finally:
+        for module, name, value in saved_flags:
+            setattr(module, name, value)
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def task_manager(source: TaskSource) -> Any:
+    from lm_eval.tasks import TaskManager
+
+    include = str(source.include_path) if source.include_path else None
+    return TaskManager(include_path=include, include_defaults=source.include_defaults)
+
+
+def check_task_names(manager: Any, specs: list[TaskSpec], source: TaskSource) -> None:
+    """Unknown task names are a usage error, found before any model is loaded."""
+    known = set(manager.all_tasks)
+    for spec in specs:
+        if spec.name in known:
+            if spec.name in manager.all_tags and spec.name not in manager.all_groups:
+                raise UsageError(
+                    f"evaluation.tasks: '{spec.name}' is an lm-eval tag of several tasks with no aggregate score; "
+                    "list the tasks you want one by one (or use a group such as mmlu)."
+                )
+            continue
+        close = difflib.get_close_matches(spec.name, sorted(known), n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        where = f"the task folder {source.include_path}" if source.include_path else "lm-eval's task registry"
+        if source.include_path and source.include_defaults:
+            where += " or lm-eval's own tasks"
+        raise UsageError(f"evaluation.tasks: unknown lm-eval task '{spec.name}' (not in {where}).{hint}")
+
+
+def _leaf_metrics(task: Any) -> set[str]:
+    return {item["metric"] for item in (task.config.metric_list or []) if isinstance(item.get("metric"), str)}
+
+
+def load_tasks(manager: Any, specs: list[TaskSpec]) -> list[Any]:
+    """lm-eval Task/Group objects for ``specs`` with each spec's num_fewshot set; data problems are UsageErrors."""
+    loaded = []
+    for spec in specs:
+        try:
+            built = manager.load([spec.name])
+        except (FileNotFoundError, ConnectionError, OSError, ValueError) as exc:
+            raise UsageError(
+                f"evaluation.tasks: could not load the data of task '{spec.name}' "
+                f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}). "
+                "Check the task's dataset_path/data_files, and that Hub datasets are reachable from this machine."
+            ) from None
+        leaves = list(built["tasks"].values())
+        metric = spec.metric.split(",")[0]
+        missing = [task.task_name for task in leaves if metric not in _leaf_metrics(task)]
+        if missing:
+            available = sorted(set().union(*(_leaf_metrics(task) for task in leaves)))
+            raise UsageError(
+                f"evaluation.tasks: task '{spec.name}' does not report metric '{spec.metric}' "
+                f"(it reports: {', '.join(available) or 'nothing'})."
+            )
+        for task in leaves:
+            task.set_config(key="num_fewshot", value=spec.num_fewshot)
+        loaded.append(built["groups"][spec.name] if spec.name in built.get("groups", {}) else leaves[0])
+    return loaded
+
+
+@dataclass(frozen=True)
+class HarnessSettings:
+    """Everything besides the model and tasks that changes what lm-eval computes."""
+
+    device: str
+    batch_size: int
+    limit: int | None
+    bootstrap_iters: int
+    seed: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "batch_size": self.batch_size,
+            "limit": self.limit,
+            "bootstrap_iters": self.bootstrap_iters,
+            "seed": self.seed,
+        }
+
+
+def run_lm_eval(
+    model_path: Path, dtype: str, specs: list[TaskSpec], source: TaskSource, settings: HarnessSettings
+) -> dict[str, Any]:
+    """lm-eval's result dictionary (with ``samples``) for one model on ``specs``."""
+    with hf_offline(source.offline):
+        import lm_eval
+
+        manager = task_manager(source)
+        check_task_names(manager, specs, source)
+        tasks = load_tasks(manager, specs)
+        results = lm_eval.simple_evaluate(
+            model="hf",
+            model_args={"pretrained": str(model_path), "dtype": dtype},
+            tasks=tasks,
+            task_manager=manager,
+            device=settings.device,
+            batch_size=settings.batch_size,
+            limit=settings.limit,
+            bootstrap_iters=settings.bootstrap_iters,
+            log_samples=True,
+            random_seed=settings.seed,
+            numpy_random_seed=settings.seed,
+            torch_random_seed=settings.seed,
+            fewshot_random_seed=settings.seed,
+        )
+    if results is None:  # only non-zero ranks get None; pubctl evaluates in one process
+        raise StageFailed("lm-eval returned no results (was this process not rank 0?).")
+    return results
+
+
+# ---------------------------------------------------------------------- raw output
+def to_json(data: Any) -> str:
+    from lm_eval.utils import handle_non_serializable
+
+    return json.dumps(data, indent=2, ensure_ascii=False, default=handle_non_serializable)
+
+
+def save_raw(results: dict[str, Any], folder: Path, label: str) -> None:
+    """lm-eval's output as its CLI writes it: results_<label>.json and samples_<label>_<task>.jsonl."""
+    from lm_eval.utils import handle_non_serializable
+
+    samples = results.get("samples") or {}
+    summary = {key: value for key, value in results.items() if key != "samples"}
+    atomic_write_text(folder / f"results_{label}.json", to_json(summary) + "\n")
+    for task, rows in samples.items():
+        lines = (json.dumps(row, ensure_ascii=False, default=handle_non_serializable) for row in rows)
+        atomic_write_text(folder / f"samples_{label}_{task}.jsonl", "".join(line + "\n" for line in lines))
+
+
+# ------------------------------------------------------------------------- results
+def _metric_key(entry: dict[str, Any], metric: str, task: str) -> tuple[str, str]:
+    """lm-eval's '<metric>,<filter>' key for ``metric`` and its filter name."""
+    if "," in metric:
+        if metric in entry:
+            return metric, metric.split(",", 1)[1]
+    else:
+        if f"{metric},none" in entry:
+            return f"{metric},none", "none"
+        keys = [key for key in entry if key.startswith(f"{metric},") and "_stderr" not in key]
+        if len(keys) == 1:
+            return keys[0], keys[0].split(",", 1)[1]
+    raise StageFailed(f"lm-eval reported no '{metric}' for task '{task}' (it reported: {sorted(entry)}).")
+
+
+def _leaves(results: dict[str, Any], name: str) -> list[str]:
+    children = results.get("group_subtasks", {}).get(name)
+    if not children:
+        return [name]
+    return [leaf for child in children for leaf in _leaves(results, child)]
+
+
+def _stderr_method(configs: list[dict[str, Any]], metric: str, bootstrap_iters: int) -> str:
+    """How lm-eval computed the stderr: closed form for mean metrics, bootstrap for the others it knows."""
+    aggregations = {
+        item.get("aggregation")
+        for config in configs
+        for item in config.get("metric_list") or []
+        if item.get("metric") == metric
+    }
+    if aggregations == {"mean"}:
+        return "closed-form (sample std / sqrt(n)); lm-eval bootstraps only non-mean metrics"
+    return f"bootstrap ({bootstrap_iters} resamples)"
+
+
+def benchmark_results(
+    results: dict[str, Any], specs: list[TaskSpec], root: Path, settings: HarnessSettings
+) -> list[BenchmarkResult]:
+    """One record entry per configured task, every number read from lm-eval's output."""
+    version = results.get("lm_eval_version") or harness_version()
+    samples = results.get("samples") or {}
+    entries = []
+    for spec in specs:
+        entry = results["results"].get(spec.name)
+        if entry is None:
+            raise StageFailed(f"lm-eval returned no result for task '{spec.name}'.")
+        key, filter_name = _metric_key(entry, spec.metric, spec.name)
+        metric = key.split(",", 1)[0]
+        stderr = entry.get(f"{metric}_stderr,{filter_name}")
+        leaves = _leaves(results, spec.name)
+        configs = [results["configs"][leaf] for leaf in leaves]
+        datasets = [dataset_of(config, root) for config in configs]
+        leaf_samples = [row for leaf in leaves for row in samples.get(leaf, [])]
+        chance = chance_from_samples(leaf_samples, metric)
+        if chance is None:
+            chance = CHANCE_BY_TASK.get(spec.name.removeprefix("demo_"))
+        entries.append(
+            BenchmarkResult(
+                task=spec.name,
+                dataset_id=common(d[0] for d in datasets),
+                dataset_config=common(d[1] for d in datasets),
+                split=common(d[2] for d in datasets),
+                num_fewshot=int(results.get("n-shot", {}).get(spec.name, spec.num_fewshot)),
+                metric=metric,
+                value=float(entry[key]),
+                stderr=float(stderr) if isinstance(stderr, (int, float)) else None,
+                n=sum(int(results["n-samples"][leaf]["effective"]) for leaf in leaves),
+                chance=chance,
+                filter=filter_name,
+                stderr_method=_stderr_method(configs, metric, settings.bootstrap_iters),
+                limit=settings.limit,
+                task_version=str(results.get("versions", {}).get(spec.name)),
+                harness=HARNESS,
+                harness_version=version,
+            )
+        )
+    return entries

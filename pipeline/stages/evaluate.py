@@ -1,0 +1,203 @@
+"""The evaluate stage: lm-eval on the merged model and its base, and generation throughput.
+
+Input: the merged model in runs/NAME/merge/model. Output: the ``evaluation`` section of
+cards/NAME/results.json (one entry per configured task, with the base model's score beside the tuned
+one) and lm-eval's raw output in runs/NAME/eval/. The base model's results are cached under
+runs/_cache/eval/, keyed by everything that changes them, so a release evaluates its base once.
+Everything that can be checked is checked before the first model is loaded, and nothing is written
+until every measurement has succeeded: a failed evaluation leaves the record as it was.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import ReleaseConfig, TaskSpec
+from pipeline.errors import UsageError
+from pipeline.evaluation.harness import (
+    HARNESS,
+    HarnessSettings,
+    benchmark_results,
+    harness_version,
+    run_lm_eval,
+    save_raw,
+    to_json,
+)
+from pipeline.evaluation.tasks import TaskSource, prepare_task_source
+from pipeline.layout import Layout
+from pipeline.provenance import collect
+from pipeline.results import BenchmarkResult, EvaluationRecord, atomic_write_text, read_or_new, update_results
+from pipeline.sources import ResolvedModel, resolve_model
+
+WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
+BASE_CACHE_VERSION = 1
+
+
+def select_tasks(configured: list[TaskSpec], names: list[str] | None) -> list[TaskSpec]:
+    """The config's tasks, or the subset named by --tasks (each must be in the config)."""
+    if not names:
+        return list(configured)
+    by_name = {spec.name: spec for spec in configured}
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        raise UsageError(
+            f"--tasks: {', '.join(unknown)} not in this release's evaluation.tasks "
+            f"({', '.join(by_name)}); add it to the config with its num_fewshot and metric first."
+        )
+    return [by_name[name] for name in dict.fromkeys(names)]
+
+
+def check_model_dir(folder: Path, what: str, fix: str) -> Path:
+    """``folder`` when it holds a loadable transformers model (config and weights), else a UsageError."""
+    if not (folder / "config.json").is_file():
+        raise UsageError(f"No {what} at {folder} (config.json is missing): {fix}")
+    if not any(path.stat().st_size > 0 for pattern in WEIGHT_PATTERNS for path in folder.glob(pattern)):
+        raise UsageError(
+            f"The {what} at {folder} has no weights (no non-empty *.safetensors or pytorch_model*.bin): {fix}"
+        )
+    return folder
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# ----------------------------------------------------------------- base-model cache
+def _model_fingerprint(model: ResolvedModel) -> dict[str, Any]:
+    """What identifies the base weights: the Hub commit, or the local files' names, sizes and mtimes."""
+    if model.revision:
+        return {"revision": model.revision}
+    files = sorted(path for pattern in (*WEIGHT_PATTERNS, "config.json") for path in model.path.glob(pattern))
+    return {
+        "path": str(model.path),
+        "files": [[path.name, path.stat().st_size, path.stat().st_mtime_ns] for path in files],
+    }
+
+
+def base_cache_key(
+    model: ResolvedModel, dtype: str, specs: list[TaskSpec], source: TaskSource, settings: HarnessSettings
+) -> str:
+    key = {
+        "version": BASE_CACHE_VERSION,
+        "base_model": model.reference,
+        "model": _model_fingerprint(model),
+        "dtype": dtype,
+        "tasks": [[spec.name, spec.num_fewshot] for spec in specs],
+        "task_source": [str(source.include_path) if not source.offline else "builtin", source.digest],
+        "harness": [HARNESS, harness_version()],
+        **settings.as_dict(),
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def base_results(
+    model: ResolvedModel,
+    dtype: str,
+    specs: list[TaskSpec],
+    source: TaskSource,
+    settings: HarnessSettings,
+    layout: Layout,
+) -> dict[str, Any]:
+    """lm-eval's output for the base model, from the cache when this exact evaluation ran before."""
+    path = layout.cache_dir / "eval" / f"base-{base_cache_key(model, dtype, specs, source, settings)}.json"
+    if path.is_file():
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            path.unlink()  # a damaged cache entry is recomputed, never trusted
+    results = run_lm_eval(model.path, dtype, specs, source, settings)
+    atomic_write_text(path, to_json(results) + "\n")
+    return results
+
+
+def _free_memory() -> None:
+    """Release the previous model before loading the next (GPU memory is not returned on its own)."""
+    gc.collect()
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+# ---------------------------------------------------------------------------- stage
+def run(
+    config: ReleaseConfig, layout: Layout, *, limit: int | None = None, tasks: list[str] | None = None
+) -> EvaluationRecord:
+    """Evaluate the merged model (and its base), measure throughput, write the evaluation section."""
+    evaluation = config.evaluation
+    specs = select_tasks(evaluation.tasks, tasks)
+    model_dir = check_model_dir(layout.merged_model_dir, "merged model", f"run `pubctl merge {config.name}` first.")
+    base = None
+    if evaluation.evaluate_base:
+        base = resolve_model(config.model.base_model, config.model.revision, layout)
+        check_model_dir(base.path, f"base model '{config.model.base_model}'", "check model.base_model.")
+    device = resolve_device(evaluation.device)
+    settings = HarnessSettings(
+        device=device,
+        batch_size=evaluation.batch_size,
+        limit=limit if limit is not None else evaluation.limit,
+        bootstrap_iters=evaluation.bootstrap_iters,
+        seed=evaluation.seed,
+    )
+    dtype = config.model.dtype
+
+    with tempfile.TemporaryDirectory(prefix="pubctl-eval-") as workdir:
+        source = prepare_task_source(evaluation.include_path, layout.root, Path(workdir))
+        tuned = run_lm_eval(model_dir, dtype, specs, source, settings)
+        _free_memory()
+        base_raw = base_results(base, dtype, specs, source, settings, layout) if base else None
+        _free_memory()
+
+    entries = benchmark_results(tuned, specs, layout.root, settings)
+    if base_raw is not None:
+        base_values = {entry.task: entry.value for entry in benchmark_results(base_raw, specs, layout.root, settings)}
+        for entry in entries:
+            entry.base_value = base_values[entry.task]
+
+    throughput = None
+    if evaluation.throughput.enabled:
+        from pipeline.evaluation.throughput import measure_throughput
+
+        throughput = measure_throughput(model_dir, dtype, device, evaluation.throughput)
+
+    # Everything measured: only now is anything written.
+    save_raw(tuned, layout.eval_dir, "tuned")
+    if base_raw is not None:
+        save_raw(base_raw, layout.eval_dir, "base")
+    if throughput is not None:
+        atomic_write_text(layout.eval_dir / "throughput.json", throughput.model_dump_json(indent=2) + "\n")
+
+    record = EvaluationRecord(
+        harness=HARNESS,
+        harness_version=harness_version(),
+        results=_merge_with_previous(entries, specs, evaluation.tasks, layout, config.name),
+        throughput=throughput,
+        settings={**settings.as_dict(), "dtype": dtype, "include_path": evaluation.include_path},
+        base_model=({"reference": base.reference, "revision": base.revision} if base is not None else None),
+    )
+    update_results(layout.results, config.name, evaluation=record, provenance=collect(config, layout.root))
+    return record
+
+
+def _merge_with_previous(
+    entries: list[BenchmarkResult], evaluated: list[TaskSpec], configured: list[TaskSpec], layout: Layout, name: str
+) -> list[BenchmarkResult]:
+    """With --tasks, keep the recorded results of the config's other tasks; order follows the config."""
+    done = {spec.name for spec in evaluated}
+    previous = read_or_new(layout.results, name).evaluation
+    kept = {
+        entry.task: entry
+        for entry in (previous.results if previous is not None else [])
+        if entry.task not in done and entry.task in {spec.name for spec in configured}
+    }
+    fresh = {entry.task: entry for entry in entries}
+    return [fresh.get(spec.name) or kept[spec.name] for spec in configured if spec.name in fresh or spec.name in kept]
