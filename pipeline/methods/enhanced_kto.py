@@ -3,11 +3,14 @@ an odds-ratio term and a staged BCO shift (its own loss on TRL's KTOTrainer)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from pipeline.methods.base import MethodParams, MethodSpec
+
+if TYPE_CHECKING:
+    from pipeline.stages.train import TrainContext
 
 
 class Params(MethodParams):
@@ -24,11 +27,26 @@ class Params(MethodParams):
     gamma_undesirable: float = Field(0.69, gt=0, le=1, description="γ of w for undesirable completions.")
     odds_ratio: bool = Field(True, description="Add ORPO's reference-free log-odds term.")
     odds_ratio_weight: float = Field(0.1, ge=0, description="Weight of the odds-ratio term.")
-    bco_shift: bool = Field(False, description="Replace the KL estimate z₀ by BCO's running mean δ of β·r.")
+    bco_shift: bool = Field(
+        False, description="Replace the KL shift β·z₀ by BCO's running mean δ of the rewards β·r (kept in checkpoints)."
+    )
     bco_shift_start_step: int = Field(0, ge=0, description="Optimizer step after which the BCO shift applies.")
     bco_shift_max_grad_norm: float = Field(
         1.0, gt=0, description="Clip on the gradient contribution of the BCO-shifted term."
     )
+
+
+COMPONENT_METRICS = ("ekto/margin", "ekto/value_margin", "ekto/weighted_p", "ekto/odds_ratio", "ekto/delta")
+"""log_history keys of the Enhanced KTO components (each present only when its component is on)."""
+
+
+def build_trainer(ctx: TrainContext) -> Any:
+    """EnhancedKTOTrainer (TRL's KTOTrainer with the Enhanced KTO loss) on prompt/completion/label rows."""
+    from pipeline.methods.enhanced_kto_trainer import EnhancedKTOConfig, EnhancedKTOTrainer
+
+    params: Params = ctx.params  # type: ignore[assignment]
+    args = ctx.make_args(EnhancedKTOConfig, loss_type="kto", **params.model_dump(exclude={"name"}))
+    return EnhancedKTOTrainer(args=args, **ctx.trainer_kwargs())
 
 
 SPEC = MethodSpec(
@@ -38,6 +56,7 @@ SPEC = MethodSpec(
     consumes="unpaired",
     accepts=("unpaired", "paired"),
     citations=("kto", "tversky_kahneman_1992", "orpo", "bco", "lora"),
+    build_trainer=build_trainer,
     min_batch_size=2,
-    metrics=("rewards/chosen", "rewards/rejected", "rewards/margins", "kl"),
+    metrics=("rewards/chosen", "rewards/rejected", "rewards/margins", "kl", *COMPONENT_METRICS),
 )
