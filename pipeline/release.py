@@ -15,7 +15,7 @@ whole cache policy can be read in one place:
 - train: model, data, method, lora, training; the base model and the data file.
 - merge: model, lora, merge; the adapter and the base model.
 - evaluate: model, evaluation; the merged model and the task files.
-- card: card, hub, checks; results.json, the templates, compared releases' results.
+- card: card, checks, hub, method, model; results.json, the templates, compared releases' results.
 - check: every section; the card bundle and the merged model.
 - push: hub; the card bundle, the merged model, the adapter (with hub.adapter_repo_id).
 """
@@ -124,7 +124,7 @@ def _merge_inputs(config: ReleaseConfig, layout: Layout, hasher: FileHasher) -> 
 
 
 def _merge_outputs(config: ReleaseConfig, layout: Layout, hasher: FileHasher) -> dict[str, str]:
-    return {"merged model": hasher.tree(layout.merged_model_dir), **_results_sections(layout, ("merge",))}
+    return {"merged model": hasher.tree(layout.merged_model_dir), **_results_sections(layout, ("merge", "model"))}
 
 
 def _evaluate_inputs(config: ReleaseConfig, layout: Layout, hasher: FileHasher) -> dict[str, str]:
@@ -141,6 +141,10 @@ def _evaluate_outputs(config: ReleaseConfig, layout: Layout, hasher: FileHasher)
 
 def _card_inputs(config: ReleaseConfig, layout: Layout, hasher: FileHasher) -> dict[str, str]:
     inputs = {"results.json": hasher.file(layout.results), "templates": hasher.tree(templates_dir(layout.root))}
+    template = Path(config.card.template).expanduser()
+    template = template if template.is_absolute() else layout.root / template
+    if template.is_file():  # a template outside templates/
+        inputs["template"] = hasher.file(template)
     for other in config.card.compare_with:
         inputs[f"results.json of {other}"] = hasher.file(layout.card_dir_of(other) / "results.json")
     return inputs
@@ -228,7 +232,7 @@ SPECS: dict[str, StageSpec] = {
             "card",
             "pipeline.stages.card",
             "render_card",
-            ("card", "hub", "checks"),
+            ("card", "checks", "hub", "method", "model"),
             ("jinja2", "matplotlib", "huggingface_hub"),
             _card_inputs,
             _card_outputs,
