@@ -1,0 +1,97 @@
+"""Parity: the merged model must compute what adapter-on-base computes.
+
+Both are loaded the way a user would load them (transformers, and peft for the adapter),
+one after the other so that at most one model is in memory, and their logits on the
+config's probe prompts are compared. Loading the merged folder also proves it is complete:
+a missing, unexpected or mis-shaped tensor (which transformers would silently initialise
+at random) fails the stage.
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import StageFailed
+from pipeline.merging.reference import load_base
+
+
+@dataclass
+class ParityReport:
+    max_abs_diff: float
+    prompts: int
+    parameters: int
+    """Parameters of the loaded merged model (a tied matrix counted once)."""
+    architecture: str
+    dtype: str
+    device: str
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _logits(model: Any, encoded: list[Any], device: str) -> list[Any]:
+    import torch
+
+    model.to(device).eval()
+    with torch.inference_mode():
+        return [model(input_ids=ids.to(device)).logits.float().cpu() for ids in encoded]
+
+
+def measure_parity(
+    base_path: Path,
+    adapter_dir: Path,
+    merged_dir: Path,
+    tokenizer: Any,
+    prompts: list[str],
+    dtype: str | None = None,
+    dequantize: bool = False,
+    trust_remote_code: bool = False,
+) -> ParityReport:
+    """Largest |logit difference| between adapter-on-base and the merged model over ``prompts``."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    device = _device()
+    encoded = [tokenizer(prompt, return_tensors="pt").input_ids for prompt in prompts]
+    encoded = [ids for ids in encoded if ids.shape[1] > 0]
+    if not encoded:
+        raise StageFailed("merge parity: every probe prompt tokenizes to nothing; set merge.probe_prompts.")
+
+    base = load_base(base_path, dtype, dequantize, trust_remote_code)
+    reference = _logits(PeftModel.from_pretrained(base, adapter_dir), encoded, device)
+    del base
+    gc.collect()
+
+    merged, info = AutoModelForCausalLM.from_pretrained(
+        merged_dir, dtype="auto", output_loading_info=True, trust_remote_code=trust_remote_code
+    )
+    problems = {key: sorted(info.get(key) or []) for key in ("missing_keys", "unexpected_keys", "mismatched_keys")}
+    problems = {key: value for key, value in problems.items() if value}
+    if problems:
+        listed = "; ".join(f"{key}: {', '.join(map(str, value[:5]))}" for key, value in problems.items())
+        raise StageFailed(f"merge: the merged model in {merged_dir} does not load cleanly ({listed}).")
+    outputs = _logits(merged, encoded, device)
+
+    diff = 0.0
+    for ref, out in zip(reference, outputs, strict=True):
+        if not (torch.isfinite(ref).all() and torch.isfinite(out).all()):
+            raise StageFailed("merge parity: non-finite logits from the merged model or adapter-on-base.")
+        diff = max(diff, (ref - out).abs().max().item())
+    report = ParityReport(
+        max_abs_diff=diff,
+        prompts=len(encoded),
+        parameters=merged.num_parameters(),
+        architecture=type(merged).__name__,
+        dtype=str(merged.dtype).removeprefix("torch."),
+        device=device,
+    )
+    del merged
+    gc.collect()
+    return report

@@ -1,0 +1,196 @@
+"""The merge stage: LoRA adapter + base -> a standalone model, verified against adapter-on-base.
+
+Input: the adapter (and tokenizer) the train stage saved in ``layout.adapter_dir`` and the
+base from ``model.base_model``. Output, in ``layout.merge_dir``: ``model/`` (safetensors
+shards + index, config.json, tokenizer files with the chat template, generation_config.json
+whose eos is the tokenizer's) and ``adapter/`` (a copy for an optional adapter repo).
+
+Everything is built in a temporary folder next to the target and renamed into place only
+after the parity check passed, so a refusal (exit 2) or a failed parity (exit 1) leaves
+neither partial files nor a results.json entry behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import ReleaseConfig
+from pipeline.errors import StageFailed, UsageError
+from pipeline.layout import Layout
+from pipeline.merging.adapter import load_adapter, read_adapter_config
+from pipeline.merging.checkpoint import Checkpoint
+from pipeline.merging.facts import file_entries
+from pipeline.merging.refusals import check_adapter_fits, check_not_quantized, check_same_base, check_vocab
+from pipeline.results import MergeRecord, ModelRecord, update_results
+from pipeline.sources import resolve_model
+
+TOKENIZER_MARKERS = ("tokenizer_config.json", "tokenizer.json")
+FP32_TOLERANCE = 1e-4
+HALF_TOLERANCE = 2e-2
+
+
+def parity_tolerance(config: ReleaseConfig, dtype: str) -> float:
+    """The configured tolerance, or the default for the merged model's dtype."""
+    if config.merge.parity_tolerance is not None:
+        return config.merge.parity_tolerance
+    return FP32_TOLERANCE if dtype in ("float32", "float64") else HALF_TOLERANCE
+
+
+def _tokenizer_folder(adapter_dir: Path, base_dir: Path) -> Path:
+    """The tokenizer the train stage saved beside the adapter, else the base's."""
+    return adapter_dir if any((adapter_dir / name).is_file() for name in TOKENIZER_MARKERS) else base_dir
+
+
+def _write_config(base: Checkpoint, out_dir: Path, untied: bool, dtype: str) -> None:
+    # The base's own config.json with two fields changed, edited as JSON rather than through
+    # transformers' config classes so remote-code and future fields pass through untouched.
+    config = json.loads(json.dumps(base.config))
+    config["dtype"] = dtype
+    sections = [config] + ([config["text_config"]] if isinstance(config.get("text_config"), dict) else [])
+    for section in sections:
+        if untied:
+            section["tie_word_embeddings"] = False
+        if "torch_dtype" in section or "dtype" in section:
+            section["dtype" if "dtype" in section else "torch_dtype"] = dtype
+    (out_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    for code in base.folder.glob("*.py"):  # modelling code of trust_remote_code models
+        shutil.copy2(code, out_dir / code.name)
+
+
+def _write_generation_config(base_dir: Path, out_dir: Path, tokenizer: Any) -> int:
+    """generation_config.json of the base with eos set to the tokenizer's (the chat end token for Qwen3)."""
+    from transformers import GenerationConfig
+
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise UsageError(
+            f"The tokenizer ({tokenizer.name_or_path}) has no eos token, so generation would never stop. "
+            "Save the tokenizer with its chat end token as eos_token (for Qwen3: <|im_end|>)."
+        )
+    if (base_dir / "generation_config.json").is_file():
+        generation = GenerationConfig.from_pretrained(base_dir)
+    else:
+        base_config = json.loads((base_dir / "config.json").read_text(encoding="utf-8"))
+        generation = GenerationConfig(bos_token_id=base_config.get("bos_token_id"))
+    generation.eos_token_id = eos
+    if generation.pad_token_id is None:
+        generation.pad_token_id = tokenizer.pad_token_id
+    generation.save_pretrained(out_dir)
+    return eos
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    """Replace ``target`` with ``staging`` by renames, so readers see the old folder or the new one."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
+        old.rmdir()
+        target.rename(old)
+    staging.rename(target)
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def run(config: ReleaseConfig, layout: Layout) -> MergeRecord:
+    """Merge, check parity, write runs/NAME/merge/ and the merge and model sections of results.json."""
+    from transformers import AutoTokenizer
+
+    from pipeline.merging.parity import measure_parity
+    from pipeline.merging.reference import merge_with_peft
+    from pipeline.merging.streaming import merge_streaming
+
+    adapter_dir = layout.adapter_dir
+    read_adapter_config(adapter_dir)  # a missing adapter is reported before any download
+    reference = config.model.base_model
+    resolved = resolve_model(reference, config.model.revision, layout)
+    base = Checkpoint.read(resolved.path)
+    dequantize = check_not_quantized(base, reference, config.merge.dequantize)
+    strategy = "peft" if dequantize else config.merge.strategy
+    adapter = load_adapter(adapter_dir, streaming=strategy == "streaming")
+    check_same_base(adapter, reference, resolved.path)
+    if not dequantize:  # packed quantized tensors have other shapes; transformers checks them when loading
+        check_adapter_fits(base, adapter, reference)
+    tokenizer_dir = _tokenizer_folder(adapter_dir, resolved.path)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, trust_remote_code=config.model.trust_remote_code)
+    check_vocab(base, len(tokenizer), tokenizer_dir, reference)
+
+    requested = None if config.model.dtype == "auto" else config.model.dtype
+    expected_dtype = requested or base.dtype_name()
+    layout.run_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".merge-", dir=layout.run_dir))
+    try:
+        model_dir, adapter_copy = staging / "model", staging / "adapter"
+        if strategy == "streaming":
+            result = merge_streaming(base, adapter, model_dir, config.merge.max_shard_size, requested)
+            _write_config(base, model_dir, result.untied, expected_dtype)
+        else:
+            merge_with_peft(
+                resolved.path,
+                adapter_dir,
+                model_dir,
+                config.merge.max_shard_size,
+                dtype=requested,
+                dequantize=dequantize,
+                ensure_weight_tying=adapter.ensure_weight_tying,
+                trust_remote_code=config.model.trust_remote_code,
+            )
+        tokenizer.save_pretrained(model_dir)
+        _write_generation_config(resolved.path, model_dir, tokenizer)
+        shutil.copytree(adapter_dir, adapter_copy)
+
+        merged = Checkpoint.read(model_dir)
+        stored = sum(info.numel for info in merged.tensors.values())
+        if not dequantize and merged.dtype_name() != expected_dtype:
+            raise StageFailed(
+                f"merge: the merged weights are {merged.dtype_name()} but should be {expected_dtype} "
+                "(the base's dtype, or model.dtype when set)."
+            )
+        report = measure_parity(
+            resolved.path,
+            adapter_dir,
+            model_dir,
+            tokenizer,
+            list(config.merge.probe_prompts),
+            dtype=requested,
+            dequantize=dequantize,
+            trust_remote_code=config.model.trust_remote_code,
+        )
+        if report.parameters != stored:
+            raise StageFailed(
+                f"merge: the merged model loads with {report.parameters:,} parameters but its files hold {stored:,}."
+            )
+        tolerance = parity_tolerance(config, merged.dtype_name())
+        if not report.max_abs_diff <= tolerance:
+            raise StageFailed(
+                f"merge parity failed: the merged model's logits differ from adapter-on-base by up to "
+                f"{report.max_abs_diff:.3g} on {report.prompts} probe prompts (tolerance {tolerance:g} for "
+                f"{merged.dtype_name()}, merge.parity_tolerance). The merge ({strategy}) is wrong for this adapter; "
+                "nothing was written."
+            )
+        files = file_entries(model_dir)
+        _swap_into_place(staging, layout.merge_dir)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(staging)
+
+    record = MergeRecord(strategy=strategy, parity_max_abs_diff=report.max_abs_diff, probe_prompts=report.prompts)
+    if dequantize:
+        record.dequantized = True
+    model = ModelRecord(
+        repo_id=config.hub.repo_id,
+        base_model=reference,
+        base_model_revision=resolved.revision,
+        architecture=report.architecture,
+        parameters=report.parameters,
+        dtype=merged.dtype_name(),
+        license=config.card.license,
+        language=list(config.card.language),
+        files=files,
+    )
+    update_results(layout.results, config.name, merge=record, model=model)
+    return record
