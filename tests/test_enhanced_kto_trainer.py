@@ -49,14 +49,16 @@ def _args(config_class: type, output_dir: Path, **kwargs: Any) -> Any:
     return config_class(**base)
 
 
-def _trainer(kind: str, tiny_model_path: Path, output_dir: Path, rows: int = 8, **kwargs: Any) -> Any:
+def _trainer(
+    kind: str, tiny_model_path: Path, output_dir: Path, rows: int = 8, dtype: torch.dtype = torch.float32, **kwargs: Any
+) -> Any:
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import KTOConfig, KTOTrainer
 
     from pipeline.methods.enhanced_kto_trainer import EnhancedKTOConfig, EnhancedKTOTrainer
 
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_path)
     peft_config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
     trainer_class, config_class = (KTOTrainer, KTOConfig) if kind == "kto" else (EnhancedKTOTrainer, EnhancedKTOConfig)
@@ -129,6 +131,18 @@ def test_default_components_change_the_loss_and_are_logged(tiny_model_path: Path
     assert 0 < metrics["ekto/weighted_p"] < 1
     assert metrics["ekto/odds_ratio"] > 0
     assert "ekto/delta" not in metrics  # the BCO shift is off by default
+
+
+def test_bfloat16_model_trains_with_finite_gradients(tiny_model_path: Path, tmp_path: Path) -> None:
+    trainer = _trainer("ekto", tiny_model_path, tmp_path / "bf16", dtype=torch.bfloat16, bf16=True)
+    _perturb_adapter(trainer)
+    loss, metrics = _first_batch_loss(trainer)
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    loss.backward()
+    grads = _lora_grads(trainer)
+    assert grads and all(torch.isfinite(grad).all() for grad in grads.values())
+    assert any(grad.abs().sum() > 0 for grad in grads.values())
+    assert all(value == value for value in metrics.values())  # no NaN among the logged metrics
 
 
 def test_trainer_rejects_a_plain_kto_config(tiny_model_path: Path, tmp_path: Path) -> None:

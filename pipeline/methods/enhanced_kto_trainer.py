@@ -228,7 +228,9 @@ class EnhancedKTOTrainer(KTOTrainer):
             mean_logps=mean_token_logps(fwd["per_token_logps"], shift_mask) if config.odds_ratio else None,
             delta=delta,
         )
-        loss = result.losses.nanmean().to(logps.dtype)
+        # float32 whatever the model dtype (the loss math is float32). A plain mean, not TRL's nanmean: a
+        # non-finite example must surface in the logged loss (the train stage refuses it), not vanish.
+        loss = result.losses.mean()
 
         self._log_kto_metrics(mode, batch, fwd, labels, kl, rewards)
         self._log_component_metrics(mode, result, delta)
