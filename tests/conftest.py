@@ -26,6 +26,12 @@ os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 import pytest
 import yaml
 
+# The local Hub of the push tests (tests/hub_server.py): huggingface_hub reads HF_ENDPOINT and
+# HF_HUB_DISABLE_XET when first imported, so the port is reserved here, before any test imports it.
+from hub_fixtures import hub, hub_session, reserve_local_hub  # noqa: F401 - the hub fixtures, for every module
+
+reserve_local_hub()
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_CACHE = Path(os.environ.get("PUBCTL_TEST_CACHE", REPO_ROOT / "runs" / "_cache"))
 
