@@ -1,0 +1,269 @@
+"""What the push stage needs from the Hub, on top of huggingface_hub: local file ids, the remote state, token hygiene.
+
+huggingface_hub does the talking (HfApi: model_info, list_repo_refs,
+list_repo_tree, hf_hub_download); this module turns its answers into the facts a
+push plan compares: for every file, the git blob id and sha256 the Hub itself
+reports, so an unchanged file is recognised without sending a byte.
+
+The token is never read here except to scrub it from messages: huggingface_hub
+resolves it (HF_TOKEN, then the stored login) for every request.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HUB_REGULAR_MAX_BYTES = 10 * 1024 * 1024
+"""The Hub stores files of this size or more with LFS (and refuses larger regular files)."""
+
+SAMPLE_BYTES = 512
+"""huggingface_hub sends the first 512 bytes of each file to preupload; the Hub stores binary samples with LFS."""
+
+HUB_DEFAULT_LFS_PATTERNS = (
+    "*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gz", "*.h5", "*.joblib", "*.lfs.*", "*.mlmodel",
+    "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb", "*.pickle", "*.pkl", "*.pt",
+    "*.pth", "*.rar", "*.safetensors", "*.tar.*", "*.tar", "*.tflite", "*.tgz", "*.wasm", "*.xz", "*.zip", "*.zst",
+    "*tfevents*",
+)  # fmt: skip
+"""LFS patterns of the .gitattributes the Hub writes into a new model repository."""
+
+REMOTE_TIMEOUT_S = 15.0
+"""How long a dry run waits for the Hub before saying it could not read it."""
+
+_TOKEN_PATTERNS = (
+    re.compile(r"hf_[A-Za-z0-9_]{8,}"),  # Hugging Face user and org tokens
+    re.compile(r"(?i)(bearer\s+)[^\s'\"]+"),
+)
+
+
+# ------------------------------------------------------------------------- local files
+@dataclass(frozen=True)
+class LocalFile:
+    """One file to publish: where it comes from and the ids the Hub compares."""
+
+    path_in_repo: str
+    size: int
+    sha256: str
+    git_oid: str
+    """git blob sha1 of the content: the id the Hub reports for a regular file."""
+    lfs: bool
+    """Whether the Hub will store it with LFS (predicted as the Hub decides; the Hub has the last word)."""
+    source: Path | None = None
+    content: bytes | None = None
+    """Generated files (the adapter card) carry their bytes instead of a source path."""
+
+    @classmethod
+    def from_path(cls, path_in_repo: str, source: Path) -> LocalFile:
+        from huggingface_hub.utils import sha
+
+        size = source.stat().st_size
+        with source.open("rb") as handle:
+            sample = handle.read(SAMPLE_BYTES)
+            handle.seek(0)
+            sha256 = sha.sha_fileobj(handle).hex()
+            handle.seek(0)
+            git_oid = _git_blob_oid_stream(handle, size)
+        return cls(path_in_repo, size, sha256, git_oid, predict_lfs(path_in_repo, size, sample), source=source)
+
+    @classmethod
+    def from_bytes(cls, path_in_repo: str, content: bytes) -> LocalFile:
+        from huggingface_hub.utils import sha
+
+        size = len(content)
+        lfs = predict_lfs(path_in_repo, size, content[:SAMPLE_BYTES])
+        return cls(path_in_repo, size, hashlib.sha256(content).hexdigest(), sha.git_hash(content), lfs, content=content)
+
+
+def _git_blob_oid_stream(handle: Any, size: int) -> str:
+    """git's blob id without reading a multi-GB shard into memory (huggingface_hub's git_hash takes bytes)."""
+    digest = hashlib.sha1(b"blob %d\0" % size)
+    while chunk := handle.read(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def predict_lfs(path_in_repo: str, size: int, sample: bytes) -> bool:
+    """The Hub's choice: LFS for .gitattributes patterns, files of 10 MiB or more, and binary content."""
+    if size == 0:
+        return False  # huggingface_hub commits empty files as regular ones
+    name = path_in_repo.rsplit("/", 1)[-1]
+    return (
+        any(fnmatch.fnmatch(name, pattern) for pattern in HUB_DEFAULT_LFS_PATTERNS)
+        or size >= HUB_REGULAR_MAX_BYTES
+        or b"\0" in sample
+    )
+
+
+def collect_folder(folder: Path, *, prefix: str = "", skip: frozenset[str] = frozenset()) -> list[LocalFile]:
+    """Every file under ``folder`` (hidden files and ``skip`` names at its top excluded), sorted by repo path."""
+    files = []
+    for source in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = source.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts) or relative.as_posix() in skip:
+            continue
+        files.append(LocalFile.from_path(prefix + relative.as_posix(), source))
+    return files
+
+
+# ------------------------------------------------------------------------ remote state
+@dataclass(frozen=True)
+class RemoteFile:
+    path: str
+    size: int
+    blob_id: str
+    lfs_sha256: str | None
+
+    def same_content(self, local: LocalFile) -> bool:
+        if self.size != local.size:
+            return False
+        if self.lfs_sha256 is not None:
+            return self.lfs_sha256 == local.sha256
+        return self.blob_id == local.git_oid
+
+
+@dataclass
+class RemoteState:
+    """What the Hub holds for a repository and revision, as far as it could be read."""
+
+    repo_id: str
+    revision: str
+    readable: bool
+    reason: str
+    """Why the remote could not be read, or what was read (for the plan and the table)."""
+    exists: bool = False
+    private: bool | None = None
+    branch_exists: bool = False
+    head: str | None = None
+    """Commit the plan is made against: the branch head, or main's head when the branch is to be created."""
+    files: dict[str, RemoteFile] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    published_model_files: frozenset[str] = frozenset()
+    """Model files the previous pubctl release recorded in the remote results.json (pubctl owns them)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "readable": self.readable,
+            "reason": self.reason,
+            "exists": self.exists,
+            "private": self.private,
+            "branch_exists": self.branch_exists,
+            "head": self.head,
+        }
+
+
+def read_remote(api: Any, repo_id: str, revision: str, *, timeout: float = REMOTE_TIMEOUT_S) -> RemoteState:
+    """Read the repository's refs and tree at ``revision`` (or main, where the branch would start).
+
+    Never raises for an unreachable or missing repository: the state says so, and a
+    dry run shows every file as an add. Errors after the repository answered are
+    real failures and propagate.
+    """
+    from huggingface_hub import constants
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
+
+    if constants.is_offline_mode():
+        return RemoteState(repo_id, revision, readable=False, reason="HF_HUB_OFFLINE is set; the Hub was not read")
+    try:
+        info = api.model_info(repo_id, timeout=timeout)
+    except RepositoryNotFoundError:
+        return RemoteState(
+            repo_id, revision, readable=True, reason="the repository does not exist yet (or is private to others)"
+        )
+    except OfflineModeIsEnabled:
+        return RemoteState(repo_id, revision, readable=False, reason="HF_HUB_OFFLINE is set; the Hub was not read")
+    except HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else "no"
+        return RemoteState(repo_id, revision, readable=False, reason=f"the Hub answered HTTP {status}")
+    except Exception as exc:
+        if not is_transport_error(exc):
+            raise
+        return RemoteState(
+            repo_id, revision, readable=False, reason=f"the Hub could not be reached ({type(exc).__name__})"
+        )
+
+    refs = api.list_repo_refs(repo_id)
+    branches = {ref.name: ref.target_commit for ref in refs.branches}
+    state = RemoteState(
+        repo_id,
+        revision,
+        readable=True,
+        reason="",
+        exists=True,
+        private=bool(info.private),
+        branch_exists=revision in branches,
+        tags={ref.name: ref.target_commit for ref in refs.tags},
+    )
+    state.head = branches.get(revision) or branches.get("main") or info.sha
+    where = revision if state.branch_exists else f"main (branch {revision} does not exist yet)"
+    state.reason = f"read {where} at {state.head[:12]}" if state.head else "the repository has no commit"
+    if state.head:
+        for item in api.list_repo_tree(repo_id, revision=state.head, recursive=True):
+            if not hasattr(item, "blob_id"):
+                continue  # a folder
+            lfs = getattr(item, "lfs", None)
+            state.files[item.path] = RemoteFile(item.path, int(item.size), item.blob_id, lfs.sha256 if lfs else None)
+        if "results.json" in state.files:
+            state.published_model_files = _published_model_files(api, repo_id, state.head)
+    return state
+
+
+def _published_model_files(api: Any, repo_id: str, head: str) -> frozenset[str]:
+    """model.files of the results.json on the Hub: what the previous pubctl release published as the model."""
+    with tempfile.TemporaryDirectory(prefix="pubctl-remote-") as cache:
+        path = api.hf_hub_download(repo_id, "results.json", revision=head, cache_dir=cache)
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return frozenset()  # not a pubctl record: claim no model files, delete none
+    model = data.get("model") if isinstance(data, dict) else None
+    files = model.get("files") if isinstance(model, dict) else None
+    if not isinstance(files, list):
+        return frozenset()
+    return frozenset(f["path"] for f in files if isinstance(f, dict) and isinstance(f.get("path"), str))
+
+
+def is_transport_error(exc: BaseException) -> bool:
+    """A connection-level failure (DNS, refused, reset, timeout) from the HTTP client huggingface_hub uses."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"TransportError", "ConnectionError", "TimeoutError"})
+
+
+# ----------------------------------------------------------------------- token hygiene
+def current_token() -> str | None:
+    """The token huggingface_hub would send (HF_TOKEN or the stored login); used only to scrub and to fail early."""
+    from huggingface_hub import get_token
+
+    return get_token()
+
+
+def scrub(text: str, token: str | None = None) -> str:
+    """``text`` with the token, any hf_ token and any bearer credential replaced by ***."""
+    token = token if token is not None else current_token()
+    if token:
+        text = text.replace(token, "***")
+    text = _TOKEN_PATTERNS[0].sub("hf_***", text)
+    return _TOKEN_PATTERNS[1].sub(r"\1***", text)
+
+
+def describe_hub_error(exc: BaseException) -> str:
+    """One line for a failed Hub call: status and the Hub's own message, scrubbed of credentials."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    server_message = getattr(exc, "server_message", None)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    parts = [f"HTTP {status}" if status else type(exc).__name__, first]
+    if server_message and server_message not in first:
+        parts.append(str(server_message).strip())
+    cause = exc.__cause__
+    if cause is not None and not status:
+        parts.append(
+            f"caused by {type(cause).__name__}: {str(cause).strip().splitlines()[0] if str(cause).strip() else ''}"
+        )
+    return scrub(" — ".join(p for p in parts if p))
