@@ -666,6 +666,8 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 return "create_repo", lambda body: hub.create_repo(self._json(body), self.headers)
             if segments == ["api", "validate-yaml"] and method == "POST":
                 return "validate_yaml", lambda body: (200, self._validate_yaml(self._json(body)))
+            if segments == ["api", "agent-harnesses"] and method == "GET":  # huggingface_hub's agent registry
+                return "agent_registry", lambda body: (200, {"standardEnvVars": [], "harnesses": {}})
             if segments == ["api", "whoami-v2"] and method == "GET":
                 return "whoami", lambda body: (200, self._whoami())
             if len(segments) >= 4 and segments[0] == "api" and segments[1] == "models":
