@@ -137,6 +137,20 @@ def test_dry_run_needs_no_token_and_says_when_the_hub_is_unreachable(
     assert not hub.repos
 
 
+def test_offline_dry_run_reads_nothing(release: tuple[ReleaseConfig, Layout], hub: HubServer) -> None:
+    """HF_HUB_OFFLINE is read when huggingface_hub is imported: a child process gets it from the start."""
+    _, layout = release
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("HF_TOKEN")
+    pubctl = [sys.executable, "-c", "from pipeline.cli import app; app()"]
+    done = subprocess.run([*pubctl, "push", "demo", "--dry-run"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "HF_HUB_OFFLINE" in done.stdout and "nothing was sent" in done.stdout
+    plan = json.loads(layout.push_plan.read_text(encoding="utf-8"))
+    assert plan["remote"]["readable"] is False and {f["action"] for f in plan["files"]} == {"add"}
+    assert hub.requests == []
+
+
 def test_dry_run_diffs_against_the_hub_when_reachable(
     release: tuple[ReleaseConfig, Layout], hub: HubServer, make_config: Callable[..., str]
 ) -> None:
