@@ -46,6 +46,7 @@ from pipeline.stamps import (
     new_stamp,
     read_stamp,
     remove_stamp,
+    stamp_path,
     write_stamp,
 )
 
@@ -312,19 +313,36 @@ def _is_plan(stage: str, options: dict[str, Any]) -> bool:
 
 
 def _summary(stage: str, result: Any, config: ReleaseConfig, options: dict[str, Any]) -> str:
-    if isinstance(result, str) and result.strip():
-        return result.strip().splitlines()[0]
+    text = result if isinstance(result, str) else getattr(result, "summary", None)  # push returns a PushPlan
+    if isinstance(text, str) and text.strip():
+        return text.strip().splitlines()[0]
     if stage == "push":
         revision = options.get("revision") or config.hub.revision
         return f"pushed to {config.hub.repo_id}@{revision}"
     return "done"
 
 
+def _own_record(layout: Layout, stage: str) -> dict[str, Any] | None:
+    """What a stage wrote at its stamp's path itself (push records its commit, url, bytes sent), kept in the stamp."""
+    path = stamp_path(layout.stamps_dir, stage)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    if "stamp_version" in data:  # a stamp of ours, from an earlier run: not new information
+        return data.get("record")
+    return data
+
+
 def _execute(stage: str, config: ReleaseConfig, layout: Layout, hasher: FileHasher, options: dict[str, Any]) -> Any:
     spec = SPECS[stage]
     function = spec.call()  # a missing stage or package fails before the old stamp is forgotten
     plan = _is_plan(stage, options)
-    if not plan:
+    if stage != "push":
+        # Local outputs may be half-rewritten by a failed run. A push is atomic on the Hub: a failed one
+        # leaves the last pushed commit, which the old stamp still describes.
         remove_stamp(layout.stamps_dir, stage)
     started = time.perf_counter()
     result = function(config, layout, **options)
@@ -339,10 +357,9 @@ def _execute(stage: str, config: ReleaseConfig, layout: Layout, hasher: FileHash
             f"{layout.results}); it is not recorded as done."
         )
     inputs = stage_inputs(spec, config, layout, hasher, options)
-    write_stamp(
-        layout.stamps_dir,
-        new_stamp(stage, inputs, outputs, seconds=seconds, summary=_summary(stage, result, config, options)),
-    )
+    stamp = new_stamp(stage, inputs, outputs, seconds=seconds, summary=_summary(stage, result, config, options))
+    stamp.record = _own_record(layout, stage)
+    write_stamp(layout.stamps_dir, stamp)
     hasher.save()
     return result
 

@@ -156,6 +156,8 @@ class Stamp:
     finished_at: str
     seconds: float
     summary: str
+    record: dict[str, Any] | None = None
+    """What the stage itself recorded about its run (push: commit, url, bytes sent)."""
 
     def to_json(self) -> str:
         data = {"stamp_version": STAMP_VERSION, **self.__dict__}
@@ -184,6 +186,7 @@ def read_stamp(stamps_dir: Path, stage: str) -> Stamp | None:
             finished_at=str(data["finished_at"]),
             seconds=float(data["seconds"]),
             summary=str(data.get("summary", "")),
+            record=data.get("record") if isinstance(data.get("record"), dict) else None,
         )
     except (KeyError, TypeError, ValueError):
         return None
