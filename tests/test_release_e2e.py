@@ -26,8 +26,8 @@ def _sha256(data: bytes) -> str:
 
 def _local_files(layout: Layout) -> dict[str, bytes]:
     """What a full push publishes: the merged model's files and the card bundle."""
-    files = {p.relative_to(layout.merged_model_dir).as_posix(): p.read_bytes() for p in layout.merged_model_dir.rglob("*")
-             if p.is_file()}  # fmt: skip
+    model = layout.merged_model_dir
+    files = {p.relative_to(model).as_posix(): p.read_bytes() for p in model.rglob("*") if p.is_file()}
     for path in layout.card_dir.rglob("*"):
         if path.is_file() and not path.name.startswith("."):
             files[path.relative_to(layout.card_dir).as_posix()] = path.read_bytes()
