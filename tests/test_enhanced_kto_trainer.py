@@ -207,3 +207,15 @@ def test_delta_is_logged_saved_and_restored_on_resume(
     for original, again in zip(steps[2:], resumed_steps[2:], strict=True):
         assert again["ekto/delta"] == pytest.approx(original["ekto/delta"], rel=1e-5, abs=1e-8)
         assert again["loss"] == pytest.approx(original["loss"], rel=1e-4, abs=1e-6)
+
+
+def test_every_config_parameter_reaches_the_trainer_with_the_same_default() -> None:
+    import dataclasses
+
+    from pipeline.methods.enhanced_kto import Params
+    from pipeline.methods.enhanced_kto_trainer import EnhancedKTOConfig
+
+    trainer_defaults = {f.name: f.default for f in dataclasses.fields(EnhancedKTOConfig)}
+    params = Params().model_dump(exclude={"name"})
+    assert params.keys() <= trainer_defaults.keys()
+    assert {key: trainer_defaults[key] for key in params} == params
