@@ -1,0 +1,199 @@
+"""The card's figures, drawn from the results record with matplotlib's Agg backend.
+
+Every figure is built on a bare ``matplotlib.figure.Figure`` with an Agg canvas
+(no pyplot: no global figure registry, no GUI backend probing, faster import)
+inside ``rc_context(matplotlib defaults)``, so a user's matplotlibrc cannot
+change the output. PNGs are written without the metadata that varies between
+matplotlib versions (``Software``), at a fixed size and dpi: the same record
+gives byte-identical files. Each figure carries alt text for the card that says
+what it shows and the numbers it ends on.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.markdown import number
+from pipeline.results import BenchmarkResult, Results
+
+FIGSIZE = (6.4, 3.6)
+DPI = 100
+BASE_COLOR = "#9e9e9e"
+TUNED_COLOR = "#1f77b4"
+
+# log_history keys that are bookkeeping, not curves.
+STANDARD_REWARDS = ("rewards/chosen", "rewards/rejected", "rewards/margins")
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One figure: its file name under plots/, its PNG bytes, a title and alt text for the card."""
+
+    name: str
+    title: str
+    alt: str
+    png: bytes
+
+
+def build_plots(results: Results, method_metrics: tuple[str, ...] = ()) -> list[Plot]:
+    """Every figure the record has data for, in card order; a figure without data is left out."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    plots: list[Plot] = []
+    history = results.training.log_history if results.training else []
+    plots += _training_plots(history, method_metrics)
+    if results.evaluation and results.evaluation.results:
+        plots.append(_evaluation_plot(results.evaluation.results))
+    return plots
+
+
+# ----------------------------------------------------------------------- training
+def _series(history: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
+    """(steps, values) of ``key`` in the Trainer log, keeping finite numbers only."""
+    steps, values = [], []
+    for entry in history:
+        value, step = entry.get(key), entry.get("step")
+        number_like = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if number_like and isinstance(step, (int, float)) and math.isfinite(value):
+            steps.append(float(step))
+            values.append(float(value))
+    return steps, values
+
+
+def _training_plots(history: list[dict[str, Any]], method_metrics: tuple[str, ...]) -> list[Plot]:
+    groups: list[tuple[str, str, str, tuple[str, ...]]] = [
+        ("loss.png", "Training loss", "loss", ("loss", "eval_loss")),
+        ("rewards.png", "Implicit rewards", "reward", STANDARD_REWARDS),
+        ("kl.png", "KL estimate", "KL", ("kl",)),
+        ("learning_rate.png", "Learning rate", "learning rate", ("learning_rate",)),
+    ]
+    shown = {key for group in groups for key in group[3]}
+    extra = tuple(key for key in method_metrics if key not in shown)
+    if extra:
+        groups.append(("method_metrics.png", "Method-specific terms", "value", extra))
+    plots = []
+    for name, title, ylabel, keys in groups:
+        curves = [(key, *_series(history, key)) for key in keys]
+        curves = [curve for curve in curves if curve[1]]
+        if curves:
+            plots.append(_line_plot(name, title, ylabel, curves))
+    return plots
+
+
+def _line_plot(name: str, title: str, ylabel: str, curves: list[tuple[str, list[float], list[float]]]) -> Plot:
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        for key, steps, values in curves:
+            ax.plot(steps, values, marker="o" if len(steps) < 30 else None, markersize=3, label=key)
+        if ylabel == "learning rate":
+            ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+        if len(curves) > 1 or curves[0][0] != "loss":
+            ax.legend(loc="best", fontsize="small")
+
+    parts = [
+        f"{key}: {number(values[0])} at step {steps[0]:.0f} to {number(values[-1])} at step {steps[-1]:.0f}"
+        for key, steps, values in curves
+    ]
+    alt = f"{title} against optimizer step ({len(curves[0][1])} logged points). " + "; ".join(parts) + "."
+    return Plot(name=name, title=title, alt=alt, png=_render(draw))
+
+
+# --------------------------------------------------------------------- evaluation
+def _evaluation_plot(rows: list[BenchmarkResult]) -> Plot:
+    labels = [f"{row.task}\n{row.metric}, {row.num_fewshot}-shot" for row in rows]
+    have_base = any(row.base_value is not None for row in rows)
+
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        width = 0.38 if have_base else 0.6
+        positions = list(range(len(rows)))
+        if have_base:
+            base = [row.base_value if row.base_value is not None else 0.0 for row in rows]
+            recorded = [_base_stderr(row) for row in rows]
+            # No bar at all rather than a "±0" cap when the base's stderr was not recorded.
+            base_err = [e if e is not None else 0.0 for e in recorded] if any(e is not None for e in recorded) else None
+            ax.bar(
+                [p - width / 2 for p in positions],
+                base,
+                width,
+                yerr=base_err,
+                capsize=3,
+                color=BASE_COLOR,
+                label="base model",
+            )
+        tuned_pos = [p + width / 2 for p in positions] if have_base else positions
+        tuned_err = [row.stderr if row.stderr is not None else 0.0 for row in rows]
+        ax.bar(
+            tuned_pos,
+            [row.value for row in rows],
+            width,
+            yerr=tuned_err,
+            capsize=3,
+            color=TUNED_COLOR,
+            label="this model",
+        )
+        chance_drawn = False
+        for position, row in zip(positions, rows, strict=True):
+            if row.chance is not None:
+                ax.hlines(
+                    row.chance,
+                    position - 0.45,
+                    position + 0.45,
+                    colors="#d62728",
+                    linestyles="dashed",
+                    label=None if chance_drawn else "chance",
+                )
+                chance_drawn = True
+        ax.set_xticks(positions)
+        ax.set_xticklabels(labels, fontsize="small")
+        ax.set_ylabel("score (error bars: ±1 stderr)")
+        ax.set_title("Benchmarks: base vs fine-tuned")
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(loc="best", fontsize="small")
+
+    parts = []
+    for row in rows:
+        text = f"{row.task} {row.metric} {row.num_fewshot}-shot: {number(row.value)}"
+        if row.stderr is not None:
+            text += f" ± {number(row.stderr)}"
+        if row.base_value is not None:
+            text += f" (base {number(row.base_value)})"
+        if row.chance is not None:
+            text += f", chance {number(row.chance)}"
+        parts.append(text)
+    subject = "the base model and this model" if have_base else "this model"
+    alt = f"Bar chart of benchmark scores of {subject} with ±1 stderr bars. " + "; ".join(parts) + "."
+    return Plot(name="evaluation.png", title="Benchmarks: base vs fine-tuned", alt=alt, png=_render(draw))
+
+
+def _base_stderr(row: BenchmarkResult) -> float | None:
+    """The base model's stderr when the evaluate stage recorded one (an added key)."""
+    value = getattr(row, "base_stderr", None)
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+# ------------------------------------------------------------------------ output
+def _render(draw: Any) -> bytes:
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context():
+        matplotlib.rcdefaults()
+        # Record strings are text, never mathtext: a '$' in a task name must not be parsed.
+        matplotlib.rcParams["text.parse_math"] = False
+        matplotlib.rcParams["svg.hashsalt"] = "pubctl"
+        fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
+        FigureCanvasAgg(fig)
+        draw(fig)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()

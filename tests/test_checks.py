@@ -1,0 +1,233 @@
+"""The honesty gates: the published bad card fails with every reason named; an honest bundle passes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from test_card_records import bad_card_record, realistic_record, write_record
+from typer.testing import CliRunner
+
+from pipeline.checks import CHECKS, run_checks
+from pipeline.cli import app
+from pipeline.config import load_config
+from pipeline.results import FileEntry, read_results, write_results
+from pipeline.stages.card import render_card
+
+KTO = {"model": {"base_model": "Qwen/Qwen3-0.6B", "dtype": "bfloat16"}, "method": {"name": "kto", "beta": 0.1}}
+runner = CliRunner()
+
+
+def _bundle(make_config, project, record, overrides=None, *, render: bool = True):
+    name = make_config(record.release, {**KTO, **(overrides or {})})
+    layout = write_record(project, record)
+    config = load_config(name)
+    if render:
+        render_card(config, layout)
+    return config, layout
+
+
+def _ids(items) -> set[str]:
+    return {item.id for item in items}
+
+
+def test_the_published_bad_card_fails_with_every_reason_named(make_config, project):
+    config, layout = _bundle(make_config, project, bad_card_record("bad"), {"checks": {"allow": None}})
+
+    result = runner.invoke(app, ["check", "bad"])
+
+    assert result.exit_code == 1
+    out = result.output
+    for line in (
+        "training_ran: found 0 optimizer steps, expected more than 0 optimizer steps",
+        "samples_min: found 3 training samples, expected at least 50",
+        "loss_not_zero: found final loss exactly 0.0",
+        "runtime_consistent: found 0.005 s for 0 optimizer steps",
+        "throughput_device: found device ''",
+        "parameter_count: found 500,000,000 parameters recorded but 3,441,185,608 bytes of bfloat16 weights",
+        "eval_not_train: found hellaswag scored on Rowan/hellaswag, also a training dataset",
+    ):
+        assert line in out, f"missing {line!r} in:\n{out}"
+    assert "Failed: training_ran, samples_min, loss_not_zero, runtime_consistent" in out
+    # Its model-index was rendered from the record, so it holds only benchmarks and parses.
+    report = run_checks(config, layout)
+    assert "model_index_parses" in report.passed and "no_template_syntax" in report.passed
+
+
+def test_an_honest_bundle_passes_with_model_checks_skipped(make_config, project):
+    _bundle(make_config, project, realistic_record("good"))
+
+    result = runner.invoke(app, ["check", "good"])
+
+    assert result.exit_code == 0, result.output
+    assert "FAILED" not in result.output
+    assert "skipped  parameter_count: no merged model at" in result.output
+    assert "waived   " not in result.output  # the demo config waives base_model_hub_id, which only a push checks
+
+
+def test_near_chance_is_a_warning_and_exit_zero(make_config, project):
+    record = realistic_record("chance")
+    record.evaluation.results[0].value = 0.2550  # 0.005 above chance, stderr 0.0049
+    _bundle(make_config, project, record)
+
+    result = runner.invoke(app, ["check", "chance"])
+
+    assert result.exit_code == 0, result.output
+    assert "warning  near_chance: found hellaswag acc_norm 0.255 ± 0.0049, chance 0.25" in result.output
+
+
+def test_allow_records_a_waiver_and_the_card_shows_it(make_config, project):
+    record = realistic_record("waive")
+    record.training.samples = 10
+    _, layout = _bundle(make_config, project, record)
+    assert runner.invoke(app, ["check", "waive"]).exit_code == 1
+
+    result = runner.invoke(app, ["check", "waive", "--allow", "samples_min=smoke run on 10 rows, see limitations"])
+
+    assert result.exit_code == 0, result.output
+    assert "waived   samples_min: found 10 training samples" in result.output
+    waivers = read_results(layout.results).waivers
+    assert [(w.check, w.reason) for w in waivers] == [("samples_min", "smoke run on 10 rows, see limitations")]
+    card = layout.readme.read_text(encoding="utf-8")
+    assert "| `samples\\_min` | smoke run on 10 rows, see limitations | results.json |" in card
+    assert "| `base\\_model\\_hub\\_id` |" in card  # the config's waiver is listed too
+    # The waiver persists: a plain check passes, and the card is current.
+    assert runner.invoke(app, ["check", "waive"]).exit_code == 0
+
+
+def test_unknown_check_id_in_allow_is_a_usage_error(make_config, project):
+    _bundle(make_config, project, realistic_record("typo"))
+    result = runner.invoke(app, ["check", "typo", "--allow", "sample_min=oops"])
+    assert result.exit_code == 2
+    assert "did you mean 'samples_min'" in result.output
+
+
+def test_card_gates_catch_edits_leftovers_and_loss_in_model_index(make_config, project):
+    config, layout = _bundle(make_config, project, realistic_record("edited"))
+    text = layout.readme.read_text(encoding="utf-8")
+    edited = text.replace(
+        "    source:\n",
+        "    - type: training_loss\n      value: 0.0\n      name: Final Training Loss\n    source:\n",
+        1,
+    ).replace("## Limitations", "## Limitations\n\nScore: {{ score }} None", 1)
+    layout.readme.write_text(edited, encoding="utf-8")
+
+    report = run_checks(config, layout)
+
+    failed = {item.id: item for item in report.failures}
+    assert "non-benchmark metric 'training_loss'" in failed["model_index_parses"].found
+    assert "'{{'" in failed["no_template_syntax"].found and "'None'" in failed["no_template_syntax"].found
+    assert "card_current" in failed
+
+    layout.readme.write_text("---\nmodel-index: [unclosed\n---\nbody\n", encoding="utf-8")
+    report = run_checks(config, layout)
+    assert "front matter that does not parse" in {i.id: i for i in report.failures}["model_index_parses"].found
+
+
+def test_missing_sections_fail_their_gates(make_config, project):
+    record = realistic_record("empty")
+    record.training = None
+    record.model = None
+    record.merge = None
+    record.evaluation = None
+    config, layout = _bundle(make_config, project, record)
+
+    report = run_checks(config, layout)
+
+    assert {"training_ran", "samples_min", "model_files", "merge_parity", "benchmark_fields"} <= _ids(report.failures)
+
+
+def test_push_needs_the_model_files_unless_card_only(make_config, project):
+    config, layout = _bundle(make_config, project, realistic_record("push"), {"checks": {"allow": None}})
+
+    push = run_checks(config, layout, for_push=True)
+    card_only = run_checks(config, layout, for_push=True, card_only=True)
+
+    assert {"parameter_count", "dtype_match", "chat_template", "generation_eos"} <= _ids(push.failures)
+    assert "parameter_count" in _ids(card_only.skipped) and not card_only.failures
+    assert "base_model_hub_id" in card_only.passed
+
+
+def test_base_model_must_be_a_hub_id_for_a_push(make_config, project):
+    record = realistic_record("local")
+    record.model.base_model = "builtin:tiny-qwen3"
+    config, layout = _bundle(make_config, project, record, {"checks": {"allow": None}})
+    report = run_checks(config, layout, for_push=True, card_only=True)
+    assert [item.id for item in report.failures] == ["base_model_hub_id"]
+    assert report.failures[0].found == "'builtin:tiny-qwen3'"
+
+
+# ------------------------------------------------------------ checks on model files
+def _tiny_record(release: str, model_dir: Path):
+    """A record that tells the truth about the tiny model's files (counted with safetensors, not our parser)."""
+    from safetensors import safe_open
+
+    with safe_open(model_dir / "model.safetensors", framework="numpy") as handle:
+        parameters = sum(_numel(handle, key) for key in handle.keys())  # noqa: SIM118 - safe_open has no __iter__
+    record = realistic_record(release)
+    record.model.parameters = parameters
+    record.model.dtype = "float32"
+    record.model.files = [
+        FileEntry(path=p.name, size=p.stat().st_size, sha256=hashlib.sha256(p.read_bytes()).hexdigest())
+        for p in sorted(model_dir.iterdir())
+        if p.is_file()
+    ]
+    return record
+
+
+def _numel(handle, key: str) -> int:
+    count = 1
+    for dim in handle.get_slice(key).get_shape():
+        count *= dim
+    return count
+
+
+@pytest.fixture
+def tiny_bundle(make_config, project, tiny_model_path):
+    name = make_config("tiny", {**KTO, "checks": {"allow": None}})
+    config = load_config(name)
+    layout = write_record(project, realistic_record("tiny"))
+    shutil.copytree(tiny_model_path, layout.merged_model_dir)
+    write_results(layout.results, _tiny_record("tiny", layout.merged_model_dir))
+    render_card(config, layout)
+    return config, layout
+
+
+def test_model_file_gates_pass_on_a_truthful_record(tiny_bundle):
+    config, layout = tiny_bundle
+    report = run_checks(config, layout, for_push=True)
+    model_checks = {
+        "model_files",
+        "parameter_count",
+        "dtype_match",
+        "architecture_match",
+        "chat_template",
+        "generation_eos",
+    }
+    assert model_checks <= set(report.passed), [i.line() for i in report.failures]
+
+
+def test_model_file_gates_catch_wrong_count_dtype_architecture_template_and_eos(tiny_bundle):
+    config, layout = tiny_bundle
+    record = read_results(layout.results)
+    record.model.parameters += 1000
+    record.model.architecture = "LlamaForCausalLM"
+    write_results(layout.results, record)
+    folder = layout.merged_model_dir
+    (folder / "chat_template.jinja").unlink()
+    generation = json.loads((folder / "generation_config.json").read_text())
+    generation["eos_token_id"] = 0  # <|endoftext|>, not the chat turn's <|im_end|>
+    (folder / "generation_config.json").write_text(json.dumps(generation))
+    (folder / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes()[:-4] + b"\0\0\0\0")
+
+    failed = {item.id: item.found for item in run_checks(config, layout).failures}
+
+    assert "parameter_count" in failed and "in the safetensors headers" in failed["parameter_count"]
+    assert failed["architecture_match"] == "config.json architectures ['Qwen3ForCausalLM']"
+    assert "chat_template" in failed
+    assert failed["generation_eos"] == "generation eos_token_id 0"
+    assert failed["model_files"] == "model.safetensors sha256 differs from the record"
+    assert set(CHECKS) >= set(failed)
