@@ -101,6 +101,8 @@ def _load_local(path: Path, reference: str) -> Dataset:
         raise UsageError(
             f"data.train: {path} is not a .json, .jsonl or .parquet file (found '{suffix or 'no suffix'}')."
         )
+    if builder == "json" and not path.read_bytes().strip():
+        raise UsageError(f"data.train: {reference} ({path}) is empty: the training split has no rows.")
     try:
         return load_dataset(builder, data_files=str(path), split="train")
     except Exception as exc:  # datasets raises many types for unreadable files; all mean "bad input file"

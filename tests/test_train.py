@@ -1,0 +1,285 @@
+"""The train stage: each method trains the tiny model, the record is complete, resume continues, failures
+write nothing, and two CPU processes share one run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.config import load_config
+from pipeline.errors import StageFailed, UsageError
+from pipeline.layout import Layout
+from pipeline.methods import METHODS
+
+runner = CliRunner()
+
+# A few steps on a few rows: enough for the loss to move, small enough for two shared CPU cores.
+SMALL = {
+    "data": {"eval_fraction": None, "max_samples": 24},
+    "training": {
+        "max_steps": 3,
+        "per_device_batch_size": 2,
+        "gradient_accumulation_steps": 2,
+        "learning_rate": 5.0e-3,
+        "max_length": 64,
+        "max_prompt_length": 32,
+        "logging_steps": 1,
+        "save_steps": 100,
+    },
+    "checks": {"min_samples": 4},
+}
+
+METHOD_METRICS = {
+    "sft": ("entropy", "mean_token_accuracy"),
+    "dpo": ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"),
+    "ipo": ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"),
+    "kto": ("rewards/chosen", "rewards/rejected", "kl"),
+    "cpo": ("rewards/chosen", "rewards/rejected", "rewards/margins", "nll_loss"),
+    "simpo": ("rewards/chosen", "rewards/rejected", "rewards/margins"),
+    "orpo": ("nll_loss", "log_odds_ratio", "log_odds_chosen"),
+}
+
+
+def small(method: str, **sections: dict[str, Any]) -> dict[str, Any]:
+    """SMALL with ``method`` (the demo's method section replaced, not merged) and extra overrides."""
+    from conftest import deep_merge
+
+    return deep_merge({**SMALL, "method": {"beta": None, "name": method}}, sections)
+
+
+@pytest.fixture
+def train(make_config: Callable[..., str], project: Path) -> Callable[..., Any]:
+    """Train a config written from overrides in-process; returns (record, layout)."""
+    from pipeline.stages.train import run
+
+    def go(overrides: dict[str, Any], *, name: str = "t", resume: bool = True):
+        make_config(name, overrides)
+        config = load_config(name, project)
+        layout = Layout.for_release(name, project)
+        return run(config, layout, resume=resume), layout
+
+    return go
+
+
+def losses(record: Any) -> list[float]:
+    return [entry["loss"] for entry in record.log_history if "loss" in entry]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["sft", "dpo", "ipo", "kto", "cpo", "simpo", "orpo"])
+def test_every_method_trains_and_the_loss_moves(train, method: str) -> None:
+    record, layout = train(small(method))
+    values = losses(record)
+    assert record.method == method
+    assert record.steps == 3 and len(values) == 3
+    assert all(math.isfinite(v) for v in values)
+    assert len(set(values)) > 1, f"{method}: the loss did not move: {values}"
+    logged = {key for entry in record.log_history for key in entry}
+    assert set(METHOD_METRICS[method]) <= logged, f"{method}: missing {set(METHOD_METRICS[method]) - logged}"
+    assert (layout.adapter_dir / "adapter_config.json").is_file()
+    assert (layout.adapter_dir / "adapter_model.safetensors").is_file()
+    assert (layout.adapter_dir / "tokenizer_config.json").is_file()
+
+
+@pytest.mark.slow
+def test_the_record_holds_every_field(train, project: Path) -> None:
+    record, layout = train(small("kto", data={"eval_fraction": 0.25}, training={"save_steps": 3}))
+    saved = json.loads(layout.results.read_text(encoding="utf-8"))
+    training = saved["training"]
+    assert training["method"] == "kto"
+    assert training["method_params"] == {
+        "beta": 0.1,
+        "desirable_weight": 1.0,
+        "undesirable_weight": 1.0,
+        "loss_type": "kto",
+    }
+    [dataset] = training["datasets"]
+    assert dataset["id"] == "builtin:preferences" and dataset["revision"].startswith("sha256:")
+    assert dataset["source_rows"] == 24 and dataset["eval_rows"] == 12 and dataset["rows"] == 36
+    hyper = training["hyperparameters"]
+    assert hyper["effective_batch_size"] == 4 == hyper["per_device_batch_size"] * hyper["gradient_accumulation_steps"]
+    assert hyper["lora"]["r"] == 8 and hyper["lora"]["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    assert hyper["learning_rate"] == 5.0e-3 and hyper["max_length"] == 64 and hyper["seed"] == 42
+    assert training["steps"] == 3 and training["samples"] == 12
+    assert training["runtime_seconds"] > 0 and training["resumed_from_step"] == 0
+    assert training["final_loss"] == losses(record)[-1]
+    history = training["log_history"]
+    step_logs = [entry for entry in history if "loss" in entry]
+    for key in ("loss", "learning_rate", "grad_norm", "rewards/chosen", "rewards/rejected", "rewards/margins", "kl"):
+        assert all(key in entry for entry in step_logs), key
+    assert any("eval_loss" in entry for entry in history)
+    assert training["hardware"]["world_size"] == 1 and training["hardware"]["device"] == "cpu"
+    assert saved["provenance"]["versions"]["trl"].startswith("1.16")
+    assert "merge" not in saved and "evaluation" not in saved
+
+
+@pytest.mark.slow
+def test_resume_continues_from_the_saved_step(train) -> None:
+    first, layout = train(small("dpo", training={"max_steps": 2, "save_steps": 2}))
+    assert first.steps == 2 and (layout.train_dir / "checkpoint-2").is_dir()
+    runtime_before = first.runtime_seconds
+
+    resumed, _ = train(small("dpo", training={"max_steps": 4, "save_steps": 2}))
+    assert resumed.resumed_from_step == 2 and resumed.steps == 4 and resumed.steps_this_run == 2
+    assert [entry["step"] for entry in resumed.log_history if "loss" in entry] == [1, 2, 3, 4]
+    # the steps before the checkpoint keep their logged losses; the time of both parts adds up
+    assert losses(resumed)[:2] == losses(first)
+    assert resumed.runtime_seconds > resumed.runtime_seconds_this_run
+    assert resumed.runtime_seconds >= runtime_before
+
+    again, _ = train(small("dpo", training={"max_steps": 4, "save_steps": 2}), resume=False)
+    assert again.resumed_from_step == 0 and again.steps == 4
+    assert [entry["step"] for entry in again.log_history if "loss" in entry] == [1, 2, 3, 4]
+
+
+@pytest.mark.slow
+def test_resume_refuses_checkpoints_of_another_run_and_a_finished_run(train) -> None:
+    train(small("dpo", training={"max_steps": 2, "save_steps": 2}))
+    with pytest.raises(UsageError, match="already holds the whole run"):
+        train(small("dpo", training={"max_steps": 2, "save_steps": 2}))
+    with pytest.raises(UsageError, match="different training run"):
+        train(small("ipo", training={"max_steps": 4, "save_steps": 2}))
+
+
+# ---------------------------------------------------------------------------- failures
+def assert_nothing_written(layout: Layout) -> None:
+    assert not layout.results.exists(), layout.results.read_text(encoding="utf-8")
+    assert not layout.adapter_dir.exists()
+
+
+@pytest.mark.slow
+def test_too_few_samples_fails_with_exit_1_and_writes_nothing(make_config: Callable[..., str], project: Path) -> None:
+    name = make_config("few", small("dpo", training={"max_steps": 2}, checks={"min_samples": 1000}))
+    result = runner.invoke(app, ["train", name])
+    assert result.exit_code == 1, result.output
+    assert "fewer than checks.min_samples (1000)" in result.output
+    assert_nothing_written(Layout.for_release(name, project))
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([], "no rows"),
+        ([{"prompt": "Q?", "completion": "A.", "label": "yes"}] * 8, "must hold booleans"),
+        ([{"prompt": "Q?", "good": "A."}] * 8, "cannot tell the format"),
+        ([{"prompt": "long " * 200, "completion": "A.", "label": True}] * 8, "every prompt"),
+    ],
+    ids=["empty", "string-labels", "missing-columns", "prompts-too-long"],
+)
+def test_bad_data_fails_with_exit_2_before_training(
+    make_config: Callable[..., str], project: Path, rows: list[dict[str, Any]], message: str
+) -> None:
+    (project / "bad.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    overrides = small("kto", data={"train": "bad.jsonl"})
+    overrides["data"]["max_samples"] = None  # None removes the key from the demo config: no limit
+    overrides["training"]["max_prompt_length"] = None
+    name = make_config("bad", overrides)
+    result = runner.invoke(app, ["train", name])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    layout = Layout.for_release(name, project)
+    assert_nothing_written(layout)
+    assert not layout.train_dir.exists() or not list(layout.train_dir.glob("checkpoint-*"))
+
+
+@pytest.mark.slow
+def test_a_non_finite_loss_fails_and_writes_nothing(
+    make_config: Callable[..., str], project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection: a callback turns the second logged loss into NaN, as a diverging run would log it."""
+    from transformers import TrainerCallback
+
+    from pipeline.stages.train import run
+
+    class Diverge(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.global_step == 2 and "loss" in state.log_history[-1]:
+                state.log_history[-1]["loss"] = float("nan")
+
+    spec = METHODS["dpo"]
+
+    def build(ctx):
+        ctx.callbacks.append(Diverge())
+        return spec.build_trainer(ctx)
+
+    monkeypatch.setitem(METHODS, "dpo", dataclasses.replace(spec, build_trainer=build))
+    name = make_config("nan", small("dpo"))
+    layout = Layout.for_release(name, project)
+    with pytest.raises(StageFailed, match="non-finite loss"):
+        run(load_config(name, project), layout)
+    assert_nothing_written(layout)
+
+
+def test_zero_optimizer_steps_is_a_failed_stage(make_config: Callable[..., str], project: Path) -> None:
+    from pipeline.stages.train import build_record
+
+    config = load_config(make_config("zero", small("dpo")), project)
+    state = SimpleNamespace(global_step=0, log_history=[], epoch=0.0)
+    with pytest.raises(StageFailed, match="took no optimizer step"):
+        build_record(
+            config,
+            data=SimpleNamespace(record=dict),
+            state=state,
+            resumed_from=0,
+            runtime=0.1,
+            runtime_this_run=0.1,
+            rows_trained=24,
+            hardware={},
+            base_revision=None,
+        )
+
+
+def test_trl_outside_the_tested_range_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib import metadata
+
+    from pipeline.stages import train
+
+    real = metadata.version
+    monkeypatch.setattr(metadata, "version", lambda name: "1.14.0" if name == "trl" else real(name))
+    with pytest.raises(UsageError, match=r"TRL 1\.14\.0 is installed.*trl>=1\.16,<1\.17"):
+        train.check_trl_version()
+
+
+# -------------------------------------------------------------------------- two processes
+@pytest.mark.slow
+def test_two_processes_on_cpu_share_the_steps_and_write_the_record_once(
+    make_config: Callable[..., str], project: Path
+) -> None:
+    overrides = small(
+        "kto",
+        data={"max_samples": 16},
+        training={
+            "max_steps": -1,
+            "epochs": 1,
+            "gradient_accumulation_steps": 1,
+            "launcher": {"num_processes": 2},
+        },
+    )
+    name = make_config("ddp", overrides)
+    result = runner.invoke(app, ["train", name])
+    assert result.exit_code == 0, result.output
+    layout = Layout.for_release(name, project)
+    training = json.loads(layout.results.read_text(encoding="utf-8"))["training"]
+    hardware = training["hardware"]
+    assert hardware["world_size"] == 2 and hardware["backend"] == "gloo"
+    rows = training["datasets"][0]["rows"]
+    assert rows == 32  # 16 pairs, unpaired
+    # one epoch of 32 rows at 2 rows per process per step: 8 steps, where one process would take 16
+    assert training["steps"] == math.ceil(rows / (2 * 2)) == 8
+    ranks = hardware["ranks"]
+    assert [rank["rank"] for rank in ranks] == [0, 1]
+    assert len({rank["pid"] for rank in ranks}) == 2
+    assert all(rank["optimizer_steps"] == 8 and rank["micro_batches"] == 8 for rank in ranks)
+    assert training["samples"] == 32
+    # rank 0 alone wrote: one adapter, no staging folders or status files left behind
+    assert (layout.adapter_dir / "adapter_model.safetensors").is_file()
+    assert not list(layout.train_dir.glob(".adapter*")) and not list(layout.run_dir.glob(".train-status-*"))
