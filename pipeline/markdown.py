@@ -21,9 +21,9 @@ import re
 from urllib.parse import quote
 
 # Every ASCII punctuation character that can open or close inline Markdown, HTML,
-# an autolink, a table cell, a heading or a list; '.', ',', ':', ';', '/', '=',
-# '?', '%', '@', '"', "'", '$' cannot, so they stay readable.
-_INLINE_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-!|~&^])")
+# an autolink, a table cell, a heading, a list or the Hub's $...$ math; '.', ',',
+# ':', ';', '/', '=', '?', '%', '@', '"', "'" cannot, so they stay readable.
+_INLINE_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-!|~&^$])")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n|\u2028|\u2029")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 

@@ -154,10 +154,15 @@ def _evaluation_plot(rows: list[BenchmarkResult]) -> Plot:
                 chance_drawn = True
         ax.set_xticks(positions)
         ax.set_xticklabels(labels, fontsize="small")
+        tops = [row.value + (row.stderr or 0.0) for row in rows]
+        tops += [row.base_value for row in rows if row.base_value is not None]
+        tops += [row.chance for row in rows if row.chance is not None]
+        # Head room above the tallest bar for the legend, which then never hides a bar.
+        ax.set_ylim(min(0.0, *tops), max(tops) * 1.3 if max(tops) > 0 else 1.0)
         ax.set_ylabel("score (error bars: ±1 stderr)")
         ax.set_title("Benchmarks: base vs fine-tuned")
         ax.grid(True, axis="y", alpha=0.3)
-        ax.legend(loc="best", fontsize="small")
+        ax.legend(loc="upper center", ncols=3, fontsize="small")
 
     parts = []
     for row in rows:
@@ -191,7 +196,9 @@ def _render(draw: Any) -> bytes:
         # Record strings are text, never mathtext: a '$' in a task name must not be parsed.
         matplotlib.rcParams["text.parse_math"] = False
         matplotlib.rcParams["svg.hashsalt"] = "pubctl"
-        fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
+        fig = Figure(figsize=FIGSIZE, dpi=DPI)
+        # Fixed margins instead of a layout engine: constrained layout draws every figure twice.
+        fig.subplots_adjust(left=0.13, right=0.97, top=0.9, bottom=0.2)
         FigureCanvasAgg(fig)
         draw(fig)
         buffer = io.BytesIO()

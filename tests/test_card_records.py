@@ -30,8 +30,8 @@ from pipeline.results import (
 
 HOSTILE = {
     "yaml": "key: value\n- item\n---\n# not a heading",
-    "markdown": "| pipe | *bold* _it_ [link](http://x) <b>html</b> `code` ![img](y.png) \\ & # ~",
-    "jinja": "{{ 7*7 }} {% if true %}x{% endif %} {# c #}",
+    "markdown": "| pipe | *bold* _it_ [link](http://x) <b>html</b> `code` ![img](y.png) \\ & # ~ costs $5, $x^2$",
+    "jinja": "{{ 7*7 }} {% if true %}x{% endif %} {# c #} $x^",
     "arabic": "نموذج عربي: «اختبار» ١٢٣",
     "newlines": "line one\nline two\r\nline three",
 }
