@@ -14,7 +14,6 @@ the input side alone, so the merged model must carry a separate ``lm_head``. (pe
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -133,27 +132,24 @@ def merge_streaming(
     changed: list[str] = []
     for filename, shard_names in split.filename_to_tensors.items():
         shard: dict[str, torch.Tensor] = {}
-        with contextlib.ExitStack() as stack:
-            handles: dict[str, object] = {}
-            for name in shard_names:
-                if name in precomputed:
-                    tensor = precomputed.pop(name)
-                else:
-                    file = base.tensors[name].file
-                    if file not in handles:
-                        handles[file] = stack.enter_context(safe_open(base.folder / file, framework="pt"))
-                    tensor = handles[file].get_tensor(name)
-                    original = tensor
-                    tensor = adapter.base_layers.get(name, tensor).to(original.dtype)
-                    tensor = adapter.replacements.get(name, tensor).to(original.dtype)
-                    if name in adapter.edits:
-                        tensor = merge_tensor(tensor, adapter.edits[name])
-                if name in adapter.touched:
-                    changed.append(name)
-                if out_dtype is not None and tensor.is_floating_point():
-                    tensor = tensor.to(out_dtype)
-                shard[name] = tensor.contiguous()
-                parameters += tensor.numel()
+        for name in shard_names:
+            if name in precomputed:
+                tensor = precomputed.pop(name)
+            else:
+                # One open per tensor: safetensors maps the file, and the pages a read touched stay resident
+                # until it is closed, so a file kept open would add a whole input shard to the peak.
+                tensor = read_base(name)
+                original = tensor
+                tensor = adapter.base_layers.get(name, tensor).to(original.dtype)
+                tensor = adapter.replacements.get(name, tensor).to(original.dtype)
+                if name in adapter.edits:
+                    tensor = merge_tensor(tensor, adapter.edits[name])
+            if name in adapter.touched:
+                changed.append(name)
+            if out_dtype is not None and tensor.is_floating_point():
+                tensor = tensor.to(out_dtype)
+            shard[name] = tensor.contiguous()
+            parameters += tensor.numel()
         save_file(shard, out_dir / filename, metadata={"format": "pt"})
         del shard
     files = list(split.filename_to_tensors)

@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from pipeline.config import ReleaseConfig
 from pipeline.errors import StageFailed, UsageError
 from pipeline.layout import Layout
@@ -30,6 +32,8 @@ from pipeline.results import MergeRecord, ModelRecord, update_results
 from pipeline.sources import resolve_model
 
 TOKENIZER_MARKERS = ("tokenizer_config.json", "tokenizer.json")
+NOT_ADAPTER = ("training_args.bin",)
+"""Files trainers save beside the adapter that are not part of it (a pickle of the trainer's arguments)."""
 FP32_TOLERANCE = 1e-4
 HALF_TOLERANCE = 2e-2
 
@@ -141,7 +145,7 @@ def run(config: ReleaseConfig, layout: Layout) -> MergeRecord:
             )
         tokenizer.save_pretrained(model_dir)
         _write_generation_config(resolved.path, model_dir, tokenizer)
-        shutil.copytree(adapter_dir, adapter_copy)
+        shutil.copytree(adapter_dir, adapter_copy, ignore=shutil.ignore_patterns(*NOT_ADAPTER))
 
         merged = Checkpoint.read(model_dir)
         stored = sum(info.numel for info in merged.tensors.values())
@@ -193,4 +197,9 @@ def run(config: ReleaseConfig, layout: Layout) -> MergeRecord:
         files=files,
     )
     update_results(layout.results, config.name, merge=record, model=model)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"merged ({strategy}) into {layout.merged_model_dir}: {model.parameters:,} parameters, {model.dtype}, "
+        f"{len(files)} files; parity max |logit diff| {record.parity_max_abs_diff:.3g} on {record.probe_prompts} "
+        f"probe prompts (tolerance {tolerance:g})"
+    )
     return record
