@@ -443,3 +443,19 @@ def test_refuses_what_streaming_does_not_implement(release, tiny_model_path: Pat
     with pytest.raises(UsageError, match=r"merge\.strategy: peft"):
         merge.run(config, layout)
     assert_nothing_written(layout)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "identity"),
+    [
+        ("/root/.cache/huggingface/hub/models--Qwen--Qwen3-0.6B/snapshots/c1899de2/", "hub:qwen/qwen3-0.6b"),
+        ("Qwen/Qwen3-0.6B", "hub:qwen/qwen3-0.6b"),
+        ("/work/runs/_cache/builtin/tiny-qwen3-1af13f595edff86f", "builtin:tiny-qwen3-1af13f595edff86f"),
+        ("./my-local-model-folder/", None),
+        (None, None),
+    ],
+)
+def test_base_identity(recorded: str | None, identity: str | None) -> None:
+    from pipeline.merging.refusals import _identity
+
+    assert _identity(recorded) == identity

@@ -64,7 +64,13 @@ def load_base(base_path: Path, dtype: str | None, dequantize: bool, trust_remote
             "setting `model.base_model` to the original checkpoint."
         ) from None
     if dequantize:
-        model = model.dequantize()
+        try:
+            model = model.dequantize()
+        except (NotImplementedError, ValueError) as exc:
+            raise UsageError(
+                f"transformers cannot dequantize the base {base_path} ({exc}). Merge into the unquantized base "
+                "instead: set `model.base_model` to the original full-precision checkpoint."
+            ) from None
     return model
 
 
