@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.config import load_config
+from pipeline.config import ReleaseConfig, load_config
 from pipeline.errors import PubctlError
 from pipeline.layout import Layout, project_root
 from pipeline.results import read_results
@@ -19,8 +19,11 @@ from pipeline.results import read_results
 STAGE_SECTIONS = {"train": "training", "merge": "merge", "evaluate": "evaluation"}
 
 
-def release_state(layout: Layout) -> dict[str, str]:
-    """State per stage: 'done', 'missing', or the reason the record cannot be read."""
+def release_state(layout: Layout, config: ReleaseConfig | None = None) -> dict[str, str]:
+    """State per stage: 'done', 'missing', or the reason the record cannot be read.
+
+    With ``config``, a stage whose stamp no longer matches its inputs is marked '(out of date)'.
+    """
     state = dict.fromkeys(("train", "merge", "evaluate", "card", "push"), "—")
     if layout.results.is_file():
         try:
@@ -37,7 +40,20 @@ def release_state(layout: Layout) -> dict[str, str]:
             state["push"] = str(json.loads(push_stamp.read_text(encoding="utf-8")).get("summary", "pushed"))
         except (OSError, ValueError):
             state["push"] = "stamp unreadable"
+    if config is not None:
+        _mark_out_of_date(state, config, layout)
     return state
+
+
+def _mark_out_of_date(state: dict[str, str], config: ReleaseConfig, layout: Layout) -> None:
+    """Stamps decide (pipeline.release); a stage without a stamp (a fresh clone has no runs/) is left as is."""
+    from pipeline.release import _hasher, stage_status
+    from pipeline.stamps import read_stamp
+
+    hasher = _hasher(layout)
+    for stage, value in state.items():
+        if value != "—" and read_stamp(layout.stamps_dir, stage) and stage_status(stage, config, layout, hasher):
+            state[stage] = f"{value} (out of date)"
 
 
 def print_status(root: Path | None = None, console: Console | None = None) -> None:
@@ -54,7 +70,7 @@ def print_status(root: Path | None = None, console: Console | None = None) -> No
         except PubctlError as exc:
             table.add_row(path.stem, "[red]invalid config[/]", str(exc).splitlines()[0][:60], "", "", "", "", "")
             continue
-        state = release_state(Layout.for_release(config.name, root))
+        state = release_state(Layout.for_release(config.name, root), config)
         table.add_row(
             config.name,
             config.method.name,
