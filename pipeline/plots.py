@@ -5,15 +5,20 @@ Every figure is built on a bare ``matplotlib.figure.Figure`` with an Agg canvas
 inside ``rc_context(matplotlib defaults)``, so a user's matplotlibrc cannot
 change the output. PNGs are written without the metadata that varies between
 matplotlib versions (``Software``), at a fixed size and dpi: the same record
-gives byte-identical files. Each figure carries alt text for the card that says
+gives byte-identical files. Each PNG embeds the digest of its inputs, so a
+re-render of an unchanged record reuses the files without drawing. Each figure carries alt text for the card that says
 what it shows and the numbers it ends on.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import math
+import struct
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pipeline.markdown import number
@@ -38,16 +43,17 @@ class Plot:
     png: bytes
 
 
-def build_plots(results: Results, method_metrics: tuple[str, ...] = ()) -> list[Plot]:
-    """Every figure the record has data for, in card order; a figure without data is left out."""
-    import matplotlib
+def build_plots(results: Results, method_metrics: tuple[str, ...] = (), reuse: Path | None = None) -> list[Plot]:
+    """Every figure the record has data for, in card order; a figure without data is left out.
 
-    matplotlib.use("Agg", force=True)
+    With ``reuse`` (the card's plots/ folder), a PNG already there whose embedded input digest
+    equals this figure's is returned as is instead of being drawn again (see :func:`_render`).
+    """
     plots: list[Plot] = []
     history = results.training.log_history if results.training else []
-    plots += _training_plots(history, method_metrics)
+    plots += _training_plots(history, method_metrics, reuse)
     if results.evaluation and results.evaluation.results:
-        plots.append(_evaluation_plot(results.evaluation.results))
+        plots.append(_evaluation_plot(results.evaluation.results, reuse))
     return plots
 
 
@@ -64,7 +70,7 @@ def _series(history: list[dict[str, Any]], key: str) -> tuple[list[float], list[
     return steps, values
 
 
-def _training_plots(history: list[dict[str, Any]], method_metrics: tuple[str, ...]) -> list[Plot]:
+def _training_plots(history: list[dict[str, Any]], method_metrics: tuple[str, ...], reuse: Path | None) -> list[Plot]:
     groups: list[tuple[str, str, str, tuple[str, ...]]] = [
         ("loss.png", "Training loss", "loss", ("loss", "eval_loss")),
         ("rewards.png", "Implicit rewards", "reward", STANDARD_REWARDS),
@@ -80,11 +86,13 @@ def _training_plots(history: list[dict[str, Any]], method_metrics: tuple[str, ..
         curves = [(key, *_series(history, key)) for key in keys]
         curves = [curve for curve in curves if curve[1]]
         if curves:
-            plots.append(_line_plot(name, title, ylabel, curves))
+            plots.append(_line_plot(name, title, ylabel, curves, reuse))
     return plots
 
 
-def _line_plot(name: str, title: str, ylabel: str, curves: list[tuple[str, list[float], list[float]]]) -> Plot:
+def _line_plot(
+    name: str, title: str, ylabel: str, curves: list[tuple[str, list[float], list[float]]], reuse: Path | None
+) -> Plot:
     def draw(fig: Any) -> None:
         ax = fig.add_subplot()
         for key, steps, values in curves:
@@ -103,11 +111,12 @@ def _line_plot(name: str, title: str, ylabel: str, curves: list[tuple[str, list[
         for key, steps, values in curves
     ]
     alt = f"{title} against optimizer step ({len(curves[0][1])} logged points). " + "; ".join(parts) + "."
-    return Plot(name=name, title=title, alt=alt, png=_render(draw))
+    inputs = {"title": title, "ylabel": ylabel, "curves": curves}
+    return Plot(name=name, title=title, alt=alt, png=_render(name, inputs, draw, reuse))
 
 
 # --------------------------------------------------------------------- evaluation
-def _evaluation_plot(rows: list[BenchmarkResult]) -> Plot:
+def _evaluation_plot(rows: list[BenchmarkResult], reuse: Path | None) -> Plot:
     labels = [f"{row.task}\n{row.metric}, {row.num_fewshot}-shot" for row in rows]
     have_base = any(row.base_value is not None for row in rows)
 
@@ -176,7 +185,9 @@ def _evaluation_plot(rows: list[BenchmarkResult]) -> Plot:
         parts.append(text)
     subject = "the base model and this model" if have_base else "this model"
     alt = f"Bar chart of benchmark scores of {subject} with ±1 stderr bars. " + "; ".join(parts) + "."
-    return Plot(name="evaluation.png", title="Benchmarks: base vs fine-tuned", alt=alt, png=_render(draw))
+    inputs = {"rows": [row.model_dump(mode="json") for row in rows]}
+    png = _render("evaluation.png", inputs, draw, reuse)
+    return Plot(name="evaluation.png", title="Benchmarks: base vs fine-tuned", alt=alt, png=png)
 
 
 def _base_stderr(row: BenchmarkResult) -> float | None:
@@ -186,7 +197,55 @@ def _base_stderr(row: BenchmarkResult) -> float | None:
 
 
 # ------------------------------------------------------------------------ output
-def _render(draw: Any) -> bytes:
+DIGEST_KEY = "pubctl-inputs"
+
+
+def _inputs_digest(name: str, inputs: dict[str, Any]) -> str:
+    """What a figure depends on: its data, this module's code and matplotlib's version."""
+    from importlib import metadata
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"name": name, "inputs": inputs}, sort_keys=True, allow_nan=True).encode())
+    digest.update(Path(__file__).read_bytes())
+    digest.update(metadata.version("matplotlib").encode())
+    return digest.hexdigest()
+
+
+def png_text(png: bytes) -> dict[str, str]:
+    """The tEXt chunks of a PNG (keyword -> text); {} for anything that is not a PNG."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n":
+        return {}
+    texts, offset = {}, 8
+    while offset + 8 <= len(png):
+        (length,) = struct.unpack(">I", png[offset : offset + 4])
+        kind = png[offset + 4 : offset + 8]
+        if kind == b"tEXt":
+            keyword, _, text = png[offset + 8 : offset + 8 + length].partition(b"\0")
+            texts[keyword.decode("latin-1")] = text.decode("latin-1")
+        elif kind == b"IDAT":  # matplotlib writes text chunks before the image data
+            break
+        offset += 12 + length
+    return texts
+
+
+def _render(name: str, inputs: dict[str, Any], draw: Any, reuse: Path | None) -> bytes:
+    """PNG bytes of a figure, reusing ``reuse/name`` when it was drawn from the same inputs.
+
+    The PNG carries one text chunk, the digest of its inputs, and nothing that varies (no
+    Software, no time): the file stays byte-identical for the same record, and a re-render
+    that finds the same digest skips importing matplotlib and drawing, most of a card's cost.
+    """
+    digest = _inputs_digest(name, inputs)
+    existing = reuse / name if reuse is not None else None
+    if existing is not None and existing.is_file():
+        data = existing.read_bytes()
+        if png_text(data).get(DIGEST_KEY) == digest:
+            return data
+
+    return _draw(draw, digest)
+
+
+def _draw(draw: Any, digest: str) -> bytes:
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -195,12 +254,11 @@ def _render(draw: Any) -> bytes:
         matplotlib.rcdefaults()
         # Record strings are text, never mathtext: a '$' in a task name must not be parsed.
         matplotlib.rcParams["text.parse_math"] = False
-        matplotlib.rcParams["svg.hashsalt"] = "pubctl"
         fig = Figure(figsize=FIGSIZE, dpi=DPI)
         # Fixed margins instead of a layout engine: constrained layout draws every figure twice.
         fig.subplots_adjust(left=0.13, right=0.97, top=0.9, bottom=0.2)
         FigureCanvasAgg(fig)
         draw(fig)
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+        fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None, DIGEST_KEY: digest})
     return buffer.getvalue()

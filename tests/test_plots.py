@@ -7,7 +7,8 @@ import zlib
 
 from test_card_records import hostile_record, log_history, realistic_record
 
-from pipeline.plots import build_plots
+from pipeline import plots as plots_module
+from pipeline.plots import build_plots, png_text
 
 
 def _chunks(png: bytes) -> list[tuple[bytes, bytes]]:
@@ -34,8 +35,11 @@ def test_same_record_gives_byte_identical_pngs_without_varying_metadata():
     assert [p.name for p in first] == ["loss.png", "rewards.png", "kl.png", "learning_rate.png", "evaluation.png"]
     assert [p.png for p in first] == [p.png for p in second]
     for plot in first:
-        kinds = {kind for kind, _ in _chunks(plot.png)}
-        assert not kinds & {b"tEXt", b"iTXt", b"zTXt", b"tIME"}, f"{plot.name} carries metadata chunks {kinds}"
+        chunks = _chunks(plot.png)
+        kinds = {kind for kind, _ in chunks}
+        assert not kinds & {b"iTXt", b"zTXt", b"tIME"}, f"{plot.name} carries varying metadata {kinds}"
+        # One text chunk only: the digest of the figure's inputs (no Software, no time).
+        assert [data.split(b"\0")[0] for kind, data in chunks if kind == b"tEXt"] == [b"pubctl-inputs"]
         width, height = struct.unpack(">II", _chunks(plot.png)[0][1][:8])
         assert (width, height) == (640, 360)
 
@@ -69,3 +73,29 @@ def test_hostile_labels_are_drawn_as_text():
     # '$x^' would be a mathtext parse error if labels were not plain text.
     assert "$x^" in plots["evaluation.png"].alt
     assert plots["evaluation.png"].png.startswith(b"\x89PNG")
+
+
+def test_unchanged_figures_are_reused_and_changed_ones_redrawn(tmp_path, monkeypatch):
+    record = realistic_record("p")
+    for plot in build_plots(record):
+        (tmp_path / plot.name).write_bytes(plot.png)
+    record.evaluation.results[0].value = 0.5
+    drawn: list[bytes] = []
+    real_draw = plots_module._draw
+
+    def spy(draw, digest):
+        drawn.append(png := real_draw(draw, digest))
+        return png
+
+    monkeypatch.setattr(plots_module, "_draw", spy)
+    again = {p.name: p.png for p in build_plots(record, reuse=tmp_path)}
+    assert drawn == [again["evaluation.png"]]  # only the figure whose data changed was drawn
+    fresh = {p.name: p.png for p in build_plots(record)}
+
+    assert again == fresh  # reuse never changes a byte
+    assert again["loss.png"] == (tmp_path / "loss.png").read_bytes()
+    assert again["evaluation.png"] != (tmp_path / "evaluation.png").read_bytes()
+    assert (
+        png_text(again["evaluation.png"])["pubctl-inputs"]
+        != png_text((tmp_path / "evaluation.png").read_bytes())["pubctl-inputs"]
+    )

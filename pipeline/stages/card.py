@@ -16,6 +16,7 @@ This module imports no torch, transformers, trl, peft, datasets or lm_eval:
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,10 +59,12 @@ class RenderedCard:
 # --------------------------------------------------------------------- public API
 def render_card(config: ReleaseConfig, layout: Layout) -> Path:
     """Write cards/NAME/README.md and cards/NAME/plots/*.png atomically; returns the README path."""
-    card = render(config, layout)
+    card = render(config, layout, reuse_plots=True)
     layout.plots_dir.mkdir(parents=True, exist_ok=True)
     for name, png in card.plots.items():
-        atomic_write_bytes(layout.plots_dir / name, png)
+        target = layout.plots_dir / name
+        if not (target.is_file() and target.read_bytes() == png):
+            atomic_write_bytes(target, png)
     # Figures an earlier render drew from data the record no longer holds would mislead.
     for stale in sorted(layout.plots_dir.glob("*.png")):
         if stale.name not in card.plots:
@@ -82,8 +85,11 @@ def check_card(config: ReleaseConfig, layout: Layout) -> None:
 
 
 def card_differences(config: ReleaseConfig, layout: Layout) -> list[str]:
-    """What differs between the committed README/plots and a fresh in-memory render (empty: up to date)."""
-    fresh = render(config, layout)
+    """What differs between the committed README/plots and a fresh in-memory render (empty: up to date).
+
+    Every figure is drawn again (no reuse of committed PNGs), so a hand-edited plot is caught too.
+    """
+    fresh = render(config, layout, reuse_plots=False)
     problems: list[str] = []
     if not layout.readme.is_file():
         problems.append(f"{layout.readme}: missing (never rendered).")
@@ -108,13 +114,17 @@ def card_differences(config: ReleaseConfig, layout: Layout) -> list[str]:
     return problems
 
 
-def render(config: ReleaseConfig, layout: Layout) -> RenderedCard:
-    """Render the card in memory from the record and the templates."""
+def render(config: ReleaseConfig, layout: Layout, *, reuse_plots: bool = False) -> RenderedCard:
+    """Render the card in memory from the record and the templates.
+
+    ``reuse_plots``: keep a committed PNG whose embedded input digest matches instead of drawing it
+    again (same bytes, without importing matplotlib); ``pubctl card`` uses it, ``--check`` does not.
+    """
     from pipeline.plots import build_plots
 
     results = read_results(layout.results)
     method_metrics = _method_spec(results, config).metrics
-    plots = build_plots(results, method_metrics)
+    plots = build_plots(results, method_metrics, reuse=layout.plots_dir if reuse_plots else None)
     env, template_name = _environment(config, layout)
     context = build_context(config, layout, results, plots)
     context["method_partial"] = _method_partial(env, context["method_name"])
@@ -391,14 +401,13 @@ def _environment(config: ReleaseConfig, layout: Layout):  # -> tuple[SandboxedEn
             )
         search.insert(0, user.parent)
         name = user.name
+    options = {"autoescape": False, "trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": True}
     env = SandboxedEnvironment(
         loader=jinja2.FileSystemLoader([str(path) for path in search]),
         undefined=jinja2.StrictUndefined,
-        autoescape=False,  # Markdown, not HTML: the filters below escape instead
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
         finalize=_finalize,
+        bytecode_cache=_bytecode_cache(layout, options),
+        **options,  # autoescape off: Markdown, not HTML; the filters below escape instead
     )
     env.filters.update(
         md=escape_inline,
@@ -411,6 +420,24 @@ def _environment(config: ReleaseConfig, layout: Layout):  # -> tuple[SandboxedEn
         filesize=size,
     )
     return env, name
+
+
+def _bytecode_cache(layout: Layout, options: dict[str, bool]):  # -> jinja2.FileSystemBytecodeCache | None
+    """Compiled templates cached under runs/_cache: compiling them is a third of a re-render's time.
+
+    Jinja keys the cache by template name and source checksum, not by environment options, so
+    the folder name carries the options and the jinja version. Output never depends on the cache.
+    """
+    import jinja2
+    from jinja2.bccache import FileSystemBytecodeCache
+
+    signature = hashlib.sha256(f"{jinja2.__version__} {sorted(options.items())} finalize".encode()).hexdigest()[:12]
+    folder = layout.cache_dir / "card-templates" / signature
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None  # a read-only checkout renders the same card, only without the cache
+    return FileSystemBytecodeCache(str(folder))
 
 
 def _method_partial(env: Any, method: str) -> str:
