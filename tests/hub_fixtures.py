@@ -3,9 +3,10 @@
 huggingface_hub reads HF_ENDPOINT and HF_HUB_DISABLE_XET once, when it is first
 imported, and every test in a worker process shares that import. So
 :func:`reserve_local_hub` runs from conftest.py before any test imports the
-library: it binds a listening socket on 127.0.0.1 now (no port race later) and
-points HF_ENDPOINT at it. The ``hub`` fixture serves that socket and hands each
-test an empty Hub. Use it with ``from hub_fixtures import hub, hub_session  # noqa: F401``.
+library: it binds a socket on 127.0.0.1 now (no port race later; it listens
+once the server starts) and points HF_ENDPOINT at it. The ``hub`` fixture
+(imported into conftest.py, so every test module can ask for it) serves that
+socket and hands each test an empty Hub.
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ def reserve_local_hub() -> str:
     if _reserved is None:
         if "huggingface_hub" in sys.modules:
             raise RuntimeError("reserve_local_hub() must run before huggingface_hub is imported (from conftest.py).")
-        _reserved = socket.create_server(("127.0.0.1", 0))
+        # Bound but not listening until a test starts the server: until then a request from any test is
+        # refused at once (as with no Hub access) instead of waiting on a socket nobody answers.
+        _reserved = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        _reserved.bind(("127.0.0.1", 0))
         host, port = _reserved.getsockname()[:2]
         # Tests must never reach the real Hub, and a local server speaks plain LFS, not Xet.
         os.environ["HF_ENDPOINT"] = f"http://{host}:{port}"

@@ -237,6 +237,7 @@ class HubServer:
 
     # ---- lifecycle
     def start(self) -> HubServer:
+        self._sock.listen()  # a socket reserved by bind() alone starts accepting here
         httpd = ThreadingHTTPServer(self._sock.getsockname()[:2], _make_handler(self), bind_and_activate=False)
         httpd.socket.close()
         httpd.socket = self._sock
