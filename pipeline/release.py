@@ -206,7 +206,6 @@ SPECS: dict[str, StageSpec] = {
             _train_inputs,
             _train_outputs,
             required=("adapter", "results.training"),
-            chain_options={"resume": True},
         ),
         StageSpec(
             "merge",
@@ -422,6 +421,10 @@ def run_release(
         options: dict[str, Any] = dict(SPECS[stage].chain_options)
         if stage == "push":
             options["dry_run"] = dry_run
+        if stage == "train":
+            # Resume only a run that did not finish (no stamp: interrupted or failed). After a finished run,
+            # changed inputs or --force mean a new run: its checkpoints are complete or of other settings.
+            options["resume"] = not force and read_stamp(layout.stamps_dir, "train") is None
         if stage not in selected:
             if from_stage and STAGES.index(stage) < STAGES.index(from_stage):
                 stale = stage_status(stage, config, layout, hasher)

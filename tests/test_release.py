@@ -297,3 +297,28 @@ def test_list_marks_stamped_stages_that_are_out_of_date(stages: Recorder, releas
     config, layout = release_of({"card": {"model_name": "renamed"}})
     assert release_state(layout, config)["card"] == "rendered (out of date)"
     assert release_state(layout)["card"] == "rendered"  # without a config, stamps are not consulted
+
+
+def test_train_resumes_only_an_unfinished_run(stages: Recorder, release_of: Callable[..., Any]) -> None:
+    config, layout = release_of()
+    release.run_release(config, layout, to_stage="train")
+    assert stages.calls == [("train", {"resume": True})]  # nothing finished yet: continue any checkpoint
+
+    # A finished run whose inputs changed is a new run: its checkpoints belong to the old settings.
+    stages.calls.clear()
+    config, layout = release_of({"training": {"learning_rate": 1e-4}})
+    release.run_release(config, layout, to_stage="train")
+    assert stages.calls == [("train", {"resume": False})]
+
+    stages.calls.clear()
+    release.run_release(config, layout, to_stage="train", force=True)
+    assert stages.calls == [("train", {"resume": False})]
+
+    # An interrupted run (its stamp is forgotten when it starts) is resumed.
+    stages.calls.clear()
+    stages.fail.add("train")
+    with pytest.raises(CheckFailed):
+        release.run_release(config, layout, to_stage="train", force=True)
+    stages.fail.clear()
+    release.run_release(config, layout, to_stage="train")
+    assert stages.calls == [("train", {"resume": False}), ("train", {"resume": True})]
