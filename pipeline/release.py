@@ -22,11 +22,12 @@ whole cache policy can be read in one place:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -414,6 +415,42 @@ def run_release(
     reported, because later stages then build on its old outputs.
     """
     selected = _selected(from_stage, to_stage)
+    with _one_release_at_a_time(layout):
+        _run_chain(config, layout, selected, dry_run=dry_run, force=force, from_stage=from_stage)
+
+
+@contextlib.contextmanager
+def _one_release_at_a_time(layout: Layout) -> Iterator[None]:
+    """Refuse a second concurrent release of the same name: both would write the same run folder and stamps."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: one release at a time is the documented use
+        yield
+        return
+    layout.stamps_dir.mkdir(parents=True, exist_ok=True)
+    with (layout.stamps_dir / ".release.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(
+                f"another `pubctl release {layout.name}` is running on this machine (it holds "
+                f"{layout.stamps_dir / '.release.lock'}); wait for it to finish, then run this one again."
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _run_chain(
+    config: ReleaseConfig,
+    layout: Layout,
+    selected: tuple[str, ...],
+    *,
+    dry_run: bool,
+    force: bool,
+    from_stage: str | None,
+) -> None:
     hasher = _hasher(layout)
     ran: list[str] = []
     name = escape(config.name)

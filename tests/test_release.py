@@ -322,3 +322,18 @@ def test_train_resumes_only_an_unfinished_run(stages: Recorder, release_of: Call
     stages.fail.clear()
     release.run_release(config, layout, to_stage="train")
     assert stages.calls == [("train", {"resume": False}), ("train", {"resume": True})]
+
+
+def test_a_second_concurrent_release_is_refused(stages: Recorder, release_of: Callable[..., Any]) -> None:
+    import fcntl
+
+    config, layout = release_of()
+    layout.stamps_dir.mkdir(parents=True)
+    with (layout.stamps_dir / ".release.lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # what a running release holds (flock locks are per open file)
+        with pytest.raises(UsageError, match="another `pubctl release t` is running"):
+            release.run_release(config, layout)
+        fcntl.flock(held, fcntl.LOCK_UN)
+    assert stages.calls == []
+    release.run_release(config, layout)
+    assert stages.names() == list(release.STAGES)
