@@ -173,7 +173,8 @@ def test_first_push_is_one_commit_and_every_file_downloads_back(
     release: tuple[ReleaseConfig, Layout], hub: HubServer, tmp_path: Path
 ) -> None:
     config, layout = release
-    plan = push.run(config, layout)
+    plan = push.run(config, layout, private=True)
+    assert hub.repos[REPO].private is True and plan.model.visibility == "private (created by this push)"
 
     history = hub.history(REPO)
     assert len(history) == 2  # the repo's initial commit, then exactly one commit with every file

@@ -96,11 +96,14 @@ class TargetPlan:
     files: list[PlannedFile]
     notes: list[str] = field(default_factory=list)
     result: dict[str, Any] | None = None
+    created: bool = False
+    """Whether this push created the repository."""
 
     @property
     def visibility(self) -> str:
         if self.remote.exists and self.remote.private is not None:
-            return f"{'private' if self.remote.private else 'public'} (existing repository)"
+            kind = "created by this push" if self.created else "existing repository"
+            return f"{'private' if self.remote.private else 'public'} ({kind})"
         return f"{'private' if self.private else 'public'} (new repository)"
 
     @property
@@ -481,6 +484,7 @@ def _push(
     from huggingface_hub.errors import HfHubHTTPError
 
     head: str | None = None
+    created = False
     try:
         remote = read_remote(api, repo_id, revision)
         if not remote.readable:
@@ -493,8 +497,10 @@ def _push(
                 )
             api.create_repo(repo_id, private=private, exist_ok=True)
             remote = read_remote(api, repo_id, revision)
+            created = True
         head = remote.head
         target = _plan(api, role, repo_id, files, revision, private, tag, create_pr, title, card_only, remote)
+        target.created = created
         _refuse_blockers(target)
         _print_target(console, target)
 
