@@ -61,15 +61,8 @@ class LocalFile:
 
     @classmethod
     def from_path(cls, path_in_repo: str, source: Path) -> LocalFile:
-        from huggingface_hub.utils import sha
-
         size = source.stat().st_size
-        with source.open("rb") as handle:
-            sample = handle.read(SAMPLE_BYTES)
-            handle.seek(0)
-            sha256 = sha.sha_fileobj(handle).hex()
-            handle.seek(0)
-            git_oid = _git_blob_oid_stream(handle, size)
+        sha256, git_oid, sample = _hash_file(source, size)
         return cls(path_in_repo, size, sha256, git_oid, predict_lfs(path_in_repo, size, sample), source=source)
 
     @classmethod
@@ -81,12 +74,22 @@ class LocalFile:
         return cls(path_in_repo, size, hashlib.sha256(content).hexdigest(), sha.git_hash(content), lfs, content=content)
 
 
-def _git_blob_oid_stream(handle: Any, size: int) -> str:
-    """git's blob id without reading a multi-GB shard into memory (huggingface_hub's git_hash takes bytes)."""
-    digest = hashlib.sha1(b"blob %d\0" % size)
-    while chunk := handle.read(1 << 20):
-        digest.update(chunk)
-    return digest.hexdigest()
+def _hash_file(source: Path, size: int) -> tuple[str, str, bytes]:
+    """(sha256, git blob sha1, first 512 bytes) in ONE read of the file.
+
+    By hand because huggingface_hub's helpers (sha_fileobj, git_hash) each need their own pass
+    or the whole file in memory, and model shards are gigabytes.
+    """
+    sha256 = hashlib.sha256()
+    blob = hashlib.sha1(b"blob %d\0" % size)  # git's object id, not a security hash
+    sample = b""
+    with source.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            if not sample:
+                sample = chunk[:SAMPLE_BYTES]
+            sha256.update(chunk)
+            blob.update(chunk)
+    return sha256.hexdigest(), blob.hexdigest(), sample
 
 
 def predict_lfs(path_in_repo: str, size: int, sample: bytes) -> bool:

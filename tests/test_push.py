@@ -451,3 +451,19 @@ def test_scrub_removes_tokens_from_messages() -> None:
     assert "abcdefghijklmnop" not in scrubbed and "QRSTUVWXYZ123456" not in scrubbed
     assert "secret-token" not in scrubbed and "Bearer ***" in scrubbed
     assert TEST_TOKEN not in push.scrub(f"token {TEST_TOKEN}", token=TEST_TOKEN)
+
+
+def test_local_file_ids_are_the_ones_the_hub_reports(tmp_path: Path) -> None:
+    from huggingface_hub.utils import sha
+
+    from pipeline.hub_client import LocalFile, predict_lfs
+
+    content = b"x" * (3 << 20) + b"tail"  # several read chunks
+    (tmp_path / "big.txt").write_bytes(content)
+    local = LocalFile.from_path("big.txt", tmp_path / "big.txt")
+    assert (local.size, local.sha256, local.git_oid) == (len(content), sha256(content), sha.git_hash(content))
+    assert local.lfs is False
+    assert predict_lfs("model-00001-of-00002.safetensors", 10, b"{}")
+    assert predict_lfs("plots/loss.png", 100, b"\x89PNG\r\n\x1a\n\x00")
+    assert predict_lfs("tokenizer.json", 11 << 20, b"{")
+    assert not predict_lfs("README.md", 100, b"---") and not predict_lfs("empty.bin", 0, b"")
