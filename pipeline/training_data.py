@@ -292,13 +292,23 @@ def fit_prompts(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, config: Re
         return dataset, 0, 0
     max_length = config.training.max_length
     limit = config.training.max_prompt_length
-    prompts = dataset["prompt"]
+    prompts = list(dataset["prompt"])
+    if all(isinstance(prompt, str) for prompt in prompts):
+        # one batched call into the Rust tokenizer instead of a call per row
+        lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+    else:
+        lengths = [len(_prompt_ids(tokenizer, prompt)) for prompt in prompts]
     fitted, keep, truncated = [], [], 0
-    for index, prompt in enumerate(prompts):
-        new = _fit_prompt(tokenizer, prompt, limit) if limit is not None else prompt
-        if new is None or len(_prompt_ids(tokenizer, new)) >= max_length:
+    for index, (prompt, length) in enumerate(zip(prompts, lengths, strict=True)):
+        new = prompt
+        if limit is not None and length > limit:
+            new = _fit_prompt(tokenizer, prompt, limit)
+            if new is None:
+                continue
+            length = len(_prompt_ids(tokenizer, new))
+            truncated += 1
+        if length >= max_length:
             continue
-        truncated += new != prompt
         fitted.append(new)
         keep.append(index)
     if not keep:
