@@ -60,6 +60,17 @@ CARD_FILES = ("README.md", "results.json")
 
 
 # ---------------------------------------------------------------------------- plan
+@dataclass(frozen=True)
+class PushOptions:
+    """The push options after the config's defaults are applied."""
+
+    revision: str
+    private: bool
+    tag: str | None
+    create_pr: bool
+    card_only: bool
+
+
 @dataclass
 class PlannedFile:
     path: str
@@ -95,6 +106,8 @@ class TargetPlan:
     remote: RemoteState
     files: list[PlannedFile]
     notes: list[str] = field(default_factory=list)
+    blockers: list[str] = field(default_factory=list)
+    """Why a real push to this target must not start (shown by the dry run, raised by a real push)."""
     result: dict[str, Any] | None = None
     created: bool = False
     """Whether this push created the repository."""
@@ -133,6 +146,7 @@ class TargetPlan:
             },
             "files": [f.as_dict() for f in self.files],
             "notes": list(self.notes),
+            "blockers": list(self.blockers),
             "result": self.result,
         }
 
@@ -202,27 +216,16 @@ def run(
     model_files = _model_files(layout, card_only=card_only)
     adapter_files = _adapter_files(config, layout) if hub.adapter_repo_id and not card_only else None
     title = message or hub.commit_message or _default_message(config, layout, card_only=card_only)
+    options = PushOptions(revision, private, tag, create_pr, card_only)
 
     from huggingface_hub import HfApi
 
     api = HfApi()
     if dry_run:
-        model = _plan(api, "model", hub.repo_id, model_files, revision, private, tag, create_pr, title, card_only)
+        model = _plan(api, "model", hub.repo_id, model_files, title, options)
         adapter = None
         if adapter_files is not None and hub.adapter_repo_id:
-            adapter_title = f"{title} (LoRA adapter)"
-            adapter = _plan(
-                api,
-                "adapter",
-                hub.adapter_repo_id,
-                adapter_files,
-                revision,
-                private,
-                tag,
-                create_pr,
-                adapter_title,
-                card_only,
-            )
+            adapter = _plan(api, "adapter", hub.adapter_repo_id, adapter_files, f"{title} (LoRA adapter)", options)
         plan = PushPlan(config.name, True, card_only, model, adapter, checks)
         _print_plan(console, plan)
         atomic_write_text(layout.push_plan, json.dumps(plan.as_dict(), indent=2, ensure_ascii=False) + "\n")
@@ -243,24 +246,13 @@ def run(
         )
 
     pushed: list[TargetPlan] = []
-    model = _push(api, console, "model", hub.repo_id, model_files, revision, private, tag, create_pr, title, card_only)
+    model = _push(api, console, "model", hub.repo_id, model_files, title, options)
     pushed.append(model)
     adapter = None
     if adapter_files is not None and hub.adapter_repo_id:
         try:
-            adapter = _push(
-                api,
-                console,
-                "adapter",
-                hub.adapter_repo_id,
-                adapter_files,
-                revision,
-                private,
-                tag,
-                create_pr,
-                f"{title} (LoRA adapter)",
-                card_only,
-            )
+            adapter_title = f"{title} (LoRA adapter)"
+            adapter = _push(api, console, "adapter", hub.adapter_repo_id, adapter_files, adapter_title, options)
         except StageFailed as exc:
             raise StageFailed(f"{exc} The model itself was pushed: {model.result and model.result['url']}.") from None
     plan = PushPlan(config.name, False, card_only, model, adapter, checks)
@@ -434,35 +426,32 @@ def _plan(
     role: Literal["model", "adapter"],
     repo_id: str,
     files: list[LocalFile],
-    revision: str,
-    private: bool,
-    tag: str | None,
-    create_pr: bool,
     title: str,
-    card_only: bool,
+    options: PushOptions,
     remote: RemoteState | None = None,
 ) -> TargetPlan:
+    revision, tag = options.revision, options.tag
     remote = remote or read_remote(api, repo_id, revision)
-    target = TargetPlan(
-        role, repo_id, revision, private, tag, create_pr, title, remote, _diff(role, files, remote, card_only=card_only)
-    )
+    planned = _diff(role, files, remote, card_only=options.card_only)
+    target = TargetPlan(role, repo_id, revision, options.private, tag, options.create_pr, title, remote, planned)
+    needs_model = options.card_only and role == "model"
     if not remote.readable:
         target.notes.append(f"could not read the Hub ({remote.reason}): every file is shown as add")
     elif not remote.exists:
         target.notes.append(f"{repo_id} does not exist yet: it will be created {target.visibility.split()[0]}")
-        if card_only and role == "model":
-            target.notes.append("a card-only push needs the model on the Hub: push the whole release first")
+        if needs_model:
+            target.blockers.append("a card-only push needs the model on the Hub: push the whole release first")
     else:
-        if card_only and role == "model" and not any(p.endswith(".safetensors") for p in remote.files):
-            target.notes.append(f"{repo_id}@{revision} holds no *.safetensors: a card-only push needs the model there")
-        if private and remote.private is False:
+        if needs_model and not any(p.endswith(".safetensors") for p in remote.files):
+            target.blockers.append(f"{repo_id}@{revision} holds no *.safetensors: a card-only push needs the model")
+        if options.private and remote.private is False:
             target.notes.append("the repository exists and is public: pubctl does not change its visibility")
-        if not remote.branch_exists and not create_pr:
+        if not remote.branch_exists and not options.create_pr:
             target.notes.append(f"branch {revision} will be created from main at {remote.head and remote.head[:12]}")
     if tag and remote.readable and tag in remote.tags:
         tagged = remote.tags[tag]
         if target.changes or tagged != remote.head:
-            target.notes.append(f"tag {tag} already exists on {tagged[:12]}: tags are not moved, pick a new one")
+            target.blockers.append(f"tag {tag} already exists on {tagged[:12]}: tags are not moved, pick a new one")
     return target
 
 
@@ -473,16 +462,13 @@ def _push(
     role: Literal["model", "adapter"],
     repo_id: str,
     files: list[LocalFile],
-    revision: str,
-    private: bool,
-    tag: str | None,
-    create_pr: bool,
     title: str,
-    card_only: bool,
+    options: PushOptions,
 ) -> TargetPlan:
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
     from huggingface_hub.errors import HfHubHTTPError
 
+    revision, tag, create_pr = options.revision, options.tag, options.create_pr
     head: str | None = None
     created = False
     try:
@@ -490,19 +476,20 @@ def _push(
         if not remote.readable:
             raise StageFailed(f"push to {repo_id}: {remote.reason}; nothing was sent.")
         if not remote.exists:
-            if card_only and role == "model":
+            if options.card_only and role == "model":
                 raise UsageError(
                     f"push --card-only: {repo_id} is not on the Hub (or not visible with this token); "
                     "a card-only push publishes the card of a model already there. Push the whole release first."
                 )
-            api.create_repo(repo_id, private=private, exist_ok=True)
+            api.create_repo(repo_id, private=options.private, exist_ok=True)
             remote = read_remote(api, repo_id, revision)
             created = True
         head = remote.head
-        target = _plan(api, role, repo_id, files, revision, private, tag, create_pr, title, card_only, remote)
+        target = _plan(api, role, repo_id, files, title, options, remote)
         target.created = created
-        _refuse_blockers(target)
         _print_target(console, target)
+        if target.blockers:
+            raise UsageError(f"push to {repo_id}@{revision}: {'; '.join(target.blockers)}. Nothing was sent.")
 
         if not create_pr and not remote.branch_exists:
             api.create_branch(repo_id, branch=revision, revision=remote.head)
@@ -562,12 +549,6 @@ def _push(
         f"{role}: {verb} {escape(str(commit)[:12])} — {escape(url)}" + (f" (PR {escape(pr_url)})" if pr_url else "")
     )
     return target
-
-
-def _refuse_blockers(target: TargetPlan) -> None:
-    blockers = [n for n in target.notes if "needs the model" in n or "tags are not moved" in n]
-    if blockers:
-        raise UsageError(f"push to {target.repo_id}@{target.revision}: {'; '.join(blockers)}. Nothing was sent.")
 
 
 def _interrupted(repo_id: str, revision: str, head: str | None, why: str) -> str:
@@ -642,6 +623,8 @@ def _print_target(console: Console, target: TargetPlan) -> None:
     )
     for note in target.notes:
         console.print(f"  [yellow]note:[/] {escape(note)}")
+    for blocker in target.blockers:
+        console.print(f"  [red]blocked:[/] {escape(blocker)}")
 
 
 def _print_checks(console: Console, checks: dict[str, Any]) -> None:
