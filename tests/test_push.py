@@ -230,6 +230,9 @@ def test_card_only_change_sends_only_the_changed_card_files(
 
 def test_card_only_needs_the_model_on_the_hub(release: tuple[ReleaseConfig, Layout], hub: HubServer) -> None:
     config, layout = release
+    plan = push.run(config, layout, dry_run=True, card_only=True)
+    assert [f.path for f in plan.model.files if f.path.endswith(".safetensors")] == []
+    assert any("card-only" in blocker for blocker in plan.model.blockers)
     with pytest.raises(UsageError, match="card-only"):
         push.run(config, layout, card_only=True)
     assert not hub.repos
