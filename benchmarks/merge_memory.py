@@ -13,8 +13,9 @@ the wall time of the merge itself (reading, merging and writing; imports exclude
 - peft: ``PeftModel.from_pretrained(base, adapter).merge_and_unload()`` + ``save_pretrained``
   (pubctl's ``merge.strategy: peft``).
 
-Finally a third process loads adapter-on-base and both merged models and reports the largest
-|logit difference| on fixed token ids, and the largest |weight difference| between the two merges.
+Finally a third process loads adapter-on-base and both merged models (in float32, as the
+stage's parity check does) and reports the largest |logit difference| on fixed token ids, and
+the largest |weight difference| between the two merges.
 """
 
 from __future__ import annotations
@@ -114,12 +115,14 @@ def parity(folder: Path) -> dict:
 
     ids = torch.randint(0, 32000, (4, 32), generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
-        reference = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(folder / "base"), folder / "adapter")
+        # float32 compute, as the stage's parity check: what the merge lost, not bfloat16 arithmetic noise
+        load = lambda path: AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)  # noqa: E731
+        reference = PeftModel.from_pretrained(load(folder / "base"), folder / "adapter")
         expected = reference(input_ids=ids).logits
         del reference
         logits = {}
         for name in ("streaming", "peft"):
-            logits[name] = AutoModelForCausalLM.from_pretrained(folder / name)(input_ids=ids).logits
+            logits[name] = load(folder / name)(input_ids=ids).logits
     from safetensors import safe_open
 
     from pipeline.merging.checkpoint import Checkpoint

@@ -2,7 +2,10 @@
 
 Both are loaded the way a user would load them (transformers, and peft for the adapter),
 one after the other so that at most one model is in memory, and their logits on the
-config's probe prompts are compared. Loading the merged folder also proves it is complete:
+config's probe prompts are compared. Both run in float32 whatever the stored dtype: a
+bfloat16 checkpoint upcasts exactly, so the difference measured is what the merge itself
+lost (rounding ``W + ΔW`` to the stored dtype), not the noise of bfloat16 arithmetic, which
+differs between the two computations even for a perfect merge. Loading the merged folder also proves it is complete:
 a missing, unexpected or mis-shaped tensor (which transformers would silently initialise
 at random) fails the stage.
 """
@@ -17,6 +20,8 @@ from typing import Any
 from pipeline.errors import StageFailed
 from pipeline.merging.reference import load_base
 
+COMPUTE_DTYPE = "float32"
+
 
 @dataclass
 class ParityReport:
@@ -25,8 +30,8 @@ class ParityReport:
     parameters: int
     """Parameters of the loaded merged model (a tied matrix counted once)."""
     architecture: str
-    dtype: str
     device: str
+    compute_dtype: str = COMPUTE_DTYPE
 
 
 def _device() -> str:
@@ -49,7 +54,6 @@ def measure_parity(
     merged_dir: Path,
     tokenizer: Any,
     prompts: list[str],
-    dtype: str | None = None,
     dequantize: bool = False,
     trust_remote_code: bool = False,
 ) -> ParityReport:
@@ -64,13 +68,13 @@ def measure_parity(
     if not encoded:
         raise StageFailed("merge parity: every probe prompt tokenizes to nothing; set merge.probe_prompts.")
 
-    base = load_base(base_path, dtype, dequantize, trust_remote_code)
+    base = load_base(base_path, COMPUTE_DTYPE, dequantize, trust_remote_code)
     reference = _logits(PeftModel.from_pretrained(base, adapter_dir), encoded, device)
     del base
     gc.collect()
 
     merged, info = AutoModelForCausalLM.from_pretrained(
-        merged_dir, dtype="auto", output_loading_info=True, trust_remote_code=trust_remote_code
+        merged_dir, dtype=COMPUTE_DTYPE, output_loading_info=True, trust_remote_code=trust_remote_code
     )
     problems = {key: sorted(info.get(key) or []) for key in ("missing_keys", "unexpected_keys", "mismatched_keys")}
     problems = {key: value for key, value in problems.items() if value}
@@ -89,7 +93,6 @@ def measure_parity(
         prompts=len(encoded),
         parameters=merged.num_parameters(),
         architecture=type(merged).__name__,
-        dtype=str(merged.dtype).removeprefix("torch."),
         device=device,
     )
     del merged

@@ -160,7 +160,6 @@ def run(config: ReleaseConfig, layout: Layout) -> MergeRecord:
             model_dir,
             tokenizer,
             list(config.merge.probe_prompts),
-            dtype=requested,
             dequantize=dequantize,
             trust_remote_code=config.model.trust_remote_code,
         )
@@ -183,6 +182,9 @@ def run(config: ReleaseConfig, layout: Layout) -> MergeRecord:
             shutil.rmtree(staging)
 
     record = MergeRecord(strategy=strategy, parity_max_abs_diff=report.max_abs_diff, probe_prompts=report.prompts)
+    # Added keys (schema_version 1 allows additions): how parity was measured and against what bound.
+    record.parity_tolerance = tolerance
+    record.parity_compute_dtype = report.compute_dtype
     if dequantize:
         record.dequantized = True
     model = ModelRecord(
