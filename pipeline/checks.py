@@ -75,7 +75,9 @@ DTYPE_NAMES = {"F64": "float64", "F32": "float32", "BF16": "bfloat16", "F16": "f
 NAME_BYTES = {"float64": 8, "float32": 4, "bfloat16": 2, "float16": 2}
 # Metrics bounded to [0, 1] as lm-eval reports them (it reports fractions, not percentages).
 UNIT_METRICS = re.compile(r"^(acc|acc_norm|mc1|mc2|exact_match|em|f1|brier_score|mcc|pass@\d+)(_.*)?$")
-GENERIC_DEVICES = frozenset({"", "cpu", "cuda", "gpu", "mps", "xpu", "auto", "unknown", "device", "none", "null"})
+GENERIC_DEVICES = frozenset(
+    {"", "cpu", "cuda", "gpu", "mps", "xpu", "auto", "unknown", "unknown cpu", "device", "none", "null"}
+)
 # Names of non-benchmark quantities that must never appear in a model-index (seed 000 did this).
 NOT_BENCHMARKS = re.compile(r"loss|runtime|time|throughput|speed|efficien|tokens_per|samples_per|flops", re.I)
 TEMPLATE_SYNTAX = re.compile(r"\{\{|\{%|\{#|\}\}|%\}|\bNone\b")

@@ -41,6 +41,23 @@ def escape_cell(value: object) -> str:
     return text if text.strip() else "&nbsp;"
 
 
+def code_span(value: object) -> str:
+    """``value`` as inline code: backslash escapes do not work in code, so fence it instead.
+
+    The fence is one backtick longer than the longest run inside; ``|`` is escaped because
+    GitHub-flavoured tables split cells on it even inside code (a value with ``|`` outside a
+    table then shows the backslash: release names and check ids have none). A value holding template-like
+    braces or a line break is printed as escaped text instead, which the card gates accept.
+    """
+    text = str(value)
+    if not text.strip() or _LINE_BREAK.search(text) or _CONTROL.search(text) or re.search(r"\{[{%#]|[}%]\}", text):
+        return escape_cell(text)
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text.replace('|', chr(92) + '|')}{pad}{fence}"
+
+
 def escape_url(value: object) -> str:
     """A link target: percent-encode everything but the characters URLs and Hub ids need."""
     return quote(str(value), safe="/:@-._~?=&#%+")

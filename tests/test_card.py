@@ -288,3 +288,18 @@ def test_pubctl_card_imports_no_heavy_library(make_config, project):
     done = subprocess.run([sys.executable, "-c", script], cwd=project, capture_output=True, text=True, check=True)
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
     assert layout.readme.is_file()
+
+
+def test_markdown_helpers_render_values_as_themselves():
+    from pipeline.markdown import code_span, escape_cell, escape_inline
+
+    md = MarkdownIt("commonmark", {"html": True}).enable("table")
+
+    def cell_text(value: str) -> str:
+        table = md.parse(f"| a |\n|---|\n| {value} |\n")
+        return _inline_text(next(t for t in table if t.type == "inline" and t.map and t.map[0] == 2))
+
+    for value in ("a|b", "x `y` z", "``", "snake_case_id", "{{ 7*7 }}", "two\nlines", "عربي | *", ""):
+        assert cell_text(code_span(value)) == (value or "\xa0")
+        assert cell_text(escape_cell(value)) == (value or "\xa0")
+        assert "{{" not in escape_inline(value) and "{{" not in code_span(value)

@@ -26,7 +26,17 @@ from pipeline import __version__
 from pipeline.citations import citations_for
 from pipeline.errors import CheckFailed, UsageError
 from pipeline.layout import Layout, templates_dir
-from pipeline.markdown import duration, escape_cell, escape_inline, escape_url, number, py_string, signed, size
+from pipeline.markdown import (
+    code_span,
+    duration,
+    escape_cell,
+    escape_inline,
+    escape_url,
+    number,
+    py_string,
+    signed,
+    size,
+)
 from pipeline.results import Results, atomic_write_bytes, atomic_write_text, read_results
 
 if TYPE_CHECKING:
@@ -411,6 +421,7 @@ def _environment(config: ReleaseConfig, layout: Layout):  # -> tuple[SandboxedEn
     )
     env.filters.update(
         md=escape_inline,
+        code=code_span,
         cell=escape_cell,
         url=escape_url,
         py=py_string,
