@@ -315,6 +315,7 @@ def _model_record_checks(gates: _Gates, config: ReleaseConfig, results: Results)
     else:
         tolerance = config.merge.parity_tolerance
         if tolerance is None:
+            # pipeline.stages.merge.parity_tolerance's rule; not imported, it pulls in the merge machinery.
             tolerance = 1e-4 if (model.dtype if model else config.model.dtype) in ("float32", "float64") else 2e-2
         if not math.isfinite(merge.parity_max_abs_diff) or merge.parity_max_abs_diff > tolerance:
             gates.fail(
@@ -334,7 +335,7 @@ def _model_file_checks(gates: _Gates, layout: Layout, results: Results, *, need_
                 gates.run(check)
                 gates.fail(check, why, "the merged model to push (run pubctl merge)")
             else:
-                gates.skip(check, why + " (card bundle only)")
+                gates.skip(check, f"checks on the model files skipped, {why} (card bundle only)")
         return
     for check in MODEL_FILE_CHECKS:
         gates.run(check)
