@@ -110,10 +110,13 @@ def _load_local(path: Path, reference: str) -> Dataset:
         raise UsageError(f"data.train: could not read {reference} ({path}) as {builder}: {detail}") from None
 
 
-def _hub_revision(repo_id: str, revision: str | None) -> str:
-    from huggingface_hub import HfApi
+def _hub_revision(repo_id: str, revision: str | None) -> str | None:
+    """The commit sha ``revision`` points at; None offline (the cached copy is used and the config's pin recorded)."""
+    from huggingface_hub import HfApi, constants
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
+    if constants.HF_HUB_OFFLINE:
+        return None
     try:
         return HfApi().dataset_info(repo_id, revision=revision).sha
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
@@ -147,9 +150,10 @@ def load_source(config: ReleaseConfig, layout: Layout) -> tuple[Dataset, Dataset
         # datasets loads a file as its single "train" split
         return train, None, SourceInfo(id=data.train, split="train", revision=f"sha256:{sha256_file(local)}")
     sha = _hub_revision(data.train, data.revision)
-    train = _load_hub(data.train, data.subset, data.split, sha)
-    evaluation = _load_hub(data.train, data.subset, data.eval_split, sha) if data.eval_split else None
-    return train, evaluation, SourceInfo(id=data.train, split=data.split, revision=sha)
+    pinned = sha or data.revision
+    train = _load_hub(data.train, data.subset, data.split, pinned)
+    evaluation = _load_hub(data.train, data.subset, data.eval_split, pinned) if data.eval_split else None
+    return train, evaluation, SourceInfo(id=data.train, split=data.split, revision=pinned)
 
 
 # ------------------------------------------------------------------------ validation

@@ -185,6 +185,8 @@ def train_process(
 
     ranks = _gather(counter.summary(), world_size)
     staging = layout.train_dir / ".adapter-staging"
+    if trainer.is_world_process_zero() and staging.exists():
+        shutil.rmtree(staging)  # left by an interrupted run
     # save_model on every rank: under DeepSpeed/FSDP the weights are gathered collectively; it writes on rank 0.
     trainer.save_model(str(staging))
     if not trainer.is_world_process_zero():
