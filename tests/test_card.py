@@ -233,6 +233,12 @@ def test_user_template_extends_the_default_and_overrides_one_block(make_config, 
     assert "## Evaluation" in text and "## Provenance" in text  # the other blocks are the default's
     assert "inherits the base model's biases" not in text  # the overridden block is gone
 
+    # A template outside templates/, named by its path, extends the default the same way.
+    (project / "house").mkdir()
+    (project / "templates" / "house.md.j2").rename(project / "house" / "mine.md.j2")
+    config, layout = _release(make_config, project, realistic_record("path"), card={"template": "house/mine.md.j2"})
+    assert "House rules: path is for research only." in render_card(config, layout).read_text(encoding="utf-8")
+
 
 def test_user_template_errors_are_usage_errors(make_config, project):
     (project / "templates" / "broken.md.j2").write_text("{% extends 'model_card.md.j2' %}{% block x %}", "utf-8")

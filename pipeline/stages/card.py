@@ -280,7 +280,7 @@ def build_context(config: ReleaseConfig, layout: Layout, results: Results, plots
         "near_chance_stderr": k,
         "comparison": _comparison(config, layout, results),
         "limitations": limitations,
-        "waivers": _waivers(config, results),
+        "waivers": _waivers(config, results, layout.root),
         "hardware": _hardware(results.provenance.hardware) if results.provenance else None,
         "versions": sorted(results.provenance.versions.items()) if results.provenance else [],
     }
@@ -326,11 +326,14 @@ def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _waivers(config: ReleaseConfig, results: Results) -> list[dict[str, str]]:
+def _waivers(config: ReleaseConfig, results: Results, root: Path) -> list[dict[str, str]]:
     """Every waiver: recorded in results.json (pubctl check --allow) and declared in the config."""
     waivers = [{"check": w.check, "reason": w.reason, "source": "results.json"} for w in results.waivers]
     recorded = {(w["check"], w["reason"]) for w in waivers}
-    source = f"configs/{config.name}.yaml" if config.name else "the release config"
+    source = "the release config"
+    if config.path is not None:
+        path = config.path.resolve()
+        source = str(path.relative_to(root)) if path.is_relative_to(root) else path.name
     for check, reason in config.checks.allow.items():
         if (check, reason) not in recorded:
             waivers.append({"check": check, "reason": reason, "source": source})
