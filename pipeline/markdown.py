@@ -35,6 +35,17 @@ def escape_inline(value: object) -> str:
     return _LINE_BREAK.sub("<br>", text)
 
 
+def prose(value: object) -> str:
+    """Markdown the release author wrote in the config (summary, limitations): kept as Markdown.
+
+    Braces are escaped (they mean nothing in Markdown, and ``\\{`` shows as ``{``), so the text
+    never reads as leftover template syntax; line breaks become ``<br>`` to keep list items whole.
+    """
+    text = _CONTROL.sub("\ufffd", str(value))
+    text = re.sub(r"([{}])", r"\\\1", text)
+    return _LINE_BREAK.sub("<br>", text)
+
+
 def escape_cell(value: object) -> str:
     """A table cell: inline escaping (which covers ``|``) and never empty, so columns stay aligned."""
     text = escape_inline(value)

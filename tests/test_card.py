@@ -309,3 +309,16 @@ def test_markdown_helpers_render_values_as_themselves():
         assert cell_text(code_span(value)) == (value or "\xa0")
         assert cell_text(escape_cell(value)) == (value or "\xa0")
         assert "{{" not in escape_inline(value) and "{{" not in code_span(value)
+
+
+def test_author_prose_stays_markdown_but_never_looks_like_template_syntax(make_config, project):
+    summary = "Tuned for **Arabic** chat; see [the paper](https://arxiv.org/abs/2402.01306). {{ not a template }}"
+    config, layout = _release(
+        make_config, project, realistic_record("prose"), card={"summary": summary, "limitations": ["Only *tiny*."]}
+    )
+
+    text = render_card(config, layout).read_text(encoding="utf-8")
+
+    assert "Tuned for **Arabic** chat; see [the paper](https://arxiv.org/abs/2402.01306)." in text
+    assert "\\{\\{ not a template \\}\\}" in text and "{{" not in text
+    assert "- Only *tiny*." in text

@@ -33,6 +33,7 @@ from pipeline.markdown import (
     escape_inline,
     escape_url,
     number,
+    prose,
     py_string,
     signed,
     size,
@@ -226,12 +227,13 @@ def build_context(config: ReleaseConfig, layout: Layout, results: Results, plots
         for row in (evaluation.results if evaluation else [])
         if row.chance is not None and row.stderr is not None and abs(row.value - row.chance) <= k * row.stderr
     ]
-    limitations = list(config.card.limitations)
+    # Generated from the record: plain text that the template escapes (the config's own items are Markdown).
+    found_limitations = []
     if near_chance:
         names = ", ".join(row.task for row in near_chance)
-        limitations.append(f"Scores within {number(k)} standard errors of chance on: {names}.")
+        found_limitations.append(f"Scores within {number(k)} standard errors of chance on: {names}.")
     if evaluation is not None and any(row.base_value is None for row in evaluation.results):
-        limitations.append("Some benchmarks have no base-model score, so no improvement can be read from them.")
+        found_limitations.append("Some benchmarks have no base-model score, so no improvement can be read from them.")
     missing = [
         {"section": section, "command": f"pubctl {stage} {layout.name}"}
         for section, stage in STAGE_OF_SECTION.items()
@@ -279,7 +281,8 @@ def build_context(config: ReleaseConfig, layout: Layout, results: Results, plots
         "near_chance": near_chance,
         "near_chance_stderr": k,
         "comparison": _comparison(config, layout, results),
-        "limitations": limitations,
+        "limitations": list(config.card.limitations),
+        "found_limitations": found_limitations,
         "waivers": _waivers(config, results, layout.root),
         "hardware": _hardware(results.provenance.hardware) if results.provenance else None,
         "versions": sorted(results.provenance.versions.items()) if results.provenance else [],
@@ -424,6 +427,7 @@ def _environment(config: ReleaseConfig, layout: Layout):  # -> tuple[SandboxedEn
     )
     env.filters.update(
         md=escape_inline,
+        prose=prose,
         code=code_span,
         cell=escape_cell,
         url=escape_url,
