@@ -171,6 +171,17 @@ def test_hostile_values_appear_literally_and_break_nothing(make_config, project)
     assert HOSTILE_TEXT.replace("\r\n", "\n") in cells
 
 
+def test_a_limited_evaluation_is_called_a_subset(make_config, project):
+    record = realistic_record("limited")
+    record.evaluation.settings = {"limit": 20, "batch_size": 8, "device": "cpu"}  # what the evaluate stage adds
+    config, layout = _release(make_config, project, record)
+
+    text = render_card(config, layout).read_text(encoding="utf-8")
+
+    assert "**Subset only:** at most 20 items per task were scored" in text
+    assert "scored on at most 20 items per task \\(lm\\-eval limit\\)" in text
+
+
 def test_missing_sections_render_what_exists_and_say_what_is_missing(make_config, project):
     record = realistic_record("partial")
     record.model = None

@@ -232,6 +232,13 @@ def build_context(config: ReleaseConfig, layout: Layout, results: Results, plots
     if near_chance:
         names = ", ".join(row.task for row in near_chance)
         found_limitations.append(f"Scores within {number(k)} standard errors of chance on: {names}.")
+    settings = (evaluation.model_extra or {}).get("settings") if evaluation is not None else None
+    eval_limit = settings.get("limit") if isinstance(settings, dict) else None
+    if eval_limit is not None:
+        found_limitations.append(
+            f"Benchmarks were scored on at most {eval_limit} items per task (lm-eval limit): a smoke test, "
+            "not a full benchmark run; compare them with nothing published."
+        )
     if evaluation is not None and any(row.base_value is None for row in evaluation.results):
         found_limitations.append("Some benchmarks have no base-model score, so no improvement can be read from them.")
     missing = [
@@ -279,6 +286,7 @@ def build_context(config: ReleaseConfig, layout: Layout, results: Results, plots
         "usage_prompt": USAGE_PROMPTS.get(language[0], USAGE_PROMPTS["en"]),
         "plots": [{"path": f"plots/{plot.name}", "alt": plot.alt, "title": plot.title} for plot in plots],
         "near_chance": near_chance,
+        "eval_limit": eval_limit,
         "near_chance_stderr": k,
         "comparison": _comparison(config, layout, results),
         "limitations": list(config.card.limitations),
