@@ -47,6 +47,7 @@ CHECKS: dict[str, str] = {
     "benchmark_fields": "every benchmark result has dataset, split, n, stderr and the harness version",
     "metric_range": "every score and stderr lies within its metric's range",
     "near_chance": "(warning) a score within checks.near_chance_stderr standard errors of chance",
+    "eval_subset": "(warning) benchmarks scored on an lm-eval limit, not the full sets",
     "eval_not_train": "no benchmark dataset is also a training dataset",
     "throughput_device": "throughput names the device it ran on and its median lies within min..max",
     "model_index_parses": "the card's model-index parses with huggingface_hub and holds only recorded benchmarks",
@@ -54,7 +55,7 @@ CHECKS: dict[str, str] = {
     "card_current": "the committed card equals a fresh render of results.json",
     "base_model_hub_id": "base_model is a Hub id (checked before a real push)",
 }
-WARNING_CHECKS = frozenset({"near_chance"})
+WARNING_CHECKS = frozenset({"near_chance", "eval_subset"})
 MODEL_FILE_CHECKS = ("parameter_count", "dtype_match", "architecture_match", "chat_template", "generation_eos")
 
 DTYPE_BYTES = {
@@ -461,6 +462,11 @@ def _evaluation_checks(gates: _Gates, config: ReleaseConfig, results: Results) -
     if evaluation is None:
         gates.skip("throughput_device", "no evaluation section", "a throughput measurement")
         return
+    gates.run("eval_subset")
+    settings = (evaluation.model_extra or {}).get("settings")
+    limit = settings.get("limit") if isinstance(settings, dict) else None
+    if limit is not None:
+        gates.fail("eval_subset", f"lm-eval limit {limit} items per task", "full benchmark sets for published scores")
     if not evaluation.harness_version:
         gates.fail("benchmark_fields", "no harness version", f"the {evaluation.harness} version that scored them")
     k = config.checks.near_chance_stderr

@@ -79,6 +79,19 @@ def test_near_chance_is_a_warning_and_exit_zero(make_config, project):
     assert "warning  near_chance: found hellaswag acc_norm 0.255 ± 0.0049, chance 0.25" in result.output
 
 
+def test_a_limited_evaluation_is_a_warning(make_config, project):
+    record = realistic_record("subset")
+    record.evaluation.settings = {"limit": 20}
+    config, layout = _bundle(make_config, project, record)
+
+    report = run_checks(config, layout)
+
+    assert [item.line() for item in report.warnings] == [
+        "eval_subset: found lm-eval limit 20 items per task, expected full benchmark sets for published scores"
+    ]
+    assert report.ok
+
+
 def test_allow_records_a_waiver_and_the_card_shows_it(make_config, project):
     record = realistic_record("waive")
     record.training.samples = 10
