@@ -333,3 +333,20 @@ def test_author_prose_stays_markdown_but_never_looks_like_template_syntax(make_c
     assert "Tuned for **Arabic** chat; see [the paper](https://arxiv.org/abs/2402.01306)." in text
     assert "\\{\\{ not a template \\}\\}" in text and "{{" not in text
     assert "- Only *tiny*." in text
+
+
+def test_cli_card_check_exit_codes(make_config, project):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    runner = CliRunner()
+    _, layout = _release(make_config, project, realistic_record("cli"))
+    assert runner.invoke(app, ["card", "cli", "--check"]).exit_code == 1  # never rendered
+    assert runner.invoke(app, ["card", "cli"]).exit_code == 0
+    assert runner.invoke(app, ["card", "cli", "--check"]).exit_code == 0
+
+    layout.readme.write_text(layout.readme.read_text(encoding="utf-8").replace("0.4213", "0.9999"), encoding="utf-8")
+    stale = runner.invoke(app, ["card", "cli", "--check"])
+    assert stale.exit_code == 1
+    assert "-| hellaswag |" in stale.output and "+| hellaswag |" in stale.output
