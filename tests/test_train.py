@@ -91,6 +91,19 @@ def test_every_method_trains_and_the_loss_moves(train, method: str) -> None:
 
 
 @pytest.mark.slow
+def test_sft_trains_on_plain_text_rows(train, project: Path) -> None:
+    from pipeline.demo import DEMO_DIR
+
+    corpus = (DEMO_DIR / "data" / "corpus.txt").read_text(encoding="utf-8")
+    lines = [line for line in corpus.splitlines() if line.strip()]
+    rows = "".join(json.dumps({"text": line}) + "\n" for line in lines[:24])
+    (project / "text.jsonl").write_text(rows, encoding="utf-8")
+    record, _ = train(small("sft", data={"train": "text.jsonl"}))
+    assert record.datasets[0].format == "text" and record.steps == 3
+    assert len(set(losses(record))) > 1
+
+
+@pytest.mark.slow
 def test_the_record_holds_every_field(train, project: Path) -> None:
     # save_steps (100) is past the run: transformers evaluates (and checkpoints) at the last step anyway
     record, layout = train(small("kto", data={"eval_fraction": 0.25}))

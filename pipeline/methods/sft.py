@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 class Params(MethodParams):
     name: Literal["sft"] = "sft"
     completion_only_loss: bool = Field(
-        True, description="Train on completion tokens only (the prompt is context, not a target)."
+        True,
+        description="Train on completion tokens only (the prompt is context, not a target); text rows train on all.",
     )
     packing: bool = Field(False, description="Pack several short examples into one sequence.")
 
@@ -25,7 +26,9 @@ def build_trainer(ctx: TrainContext) -> Any:
     from trl import SFTConfig, SFTTrainer
 
     params: Params = ctx.params  # type: ignore[assignment]
-    args = ctx.make_args(SFTConfig, completion_only_loss=params.completion_only_loss, packing=params.packing)
+    # plain-text rows have no prompt to mask (TRL refuses completion_only_loss for them)
+    completion_only = params.completion_only_loss and "prompt" in ctx.train_dataset.column_names
+    args = ctx.make_args(SFTConfig, completion_only_loss=completion_only, packing=params.packing)
     return SFTTrainer(args=args, **ctx.trainer_kwargs())
 
 

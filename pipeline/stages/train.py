@@ -135,6 +135,7 @@ def run(config: ReleaseConfig, layout: Layout, *, resume: bool = True) -> Traini
     tokenizer = _load_tokenizer(config, model_path)
     data = _prepare(config, layout, tokenizer)
     _claim_train_dir(config, layout, resume=resume)
+    _checkpoint_progress(config, last_checkpoint(layout) if resume else None)
     if config.training.launcher.num_processes > 1 and not _in_worker():
         return _launch(config, layout, resume=resume)
     record = train_process(config, layout, resume=resume, data=data, tokenizer=tokenizer)
@@ -153,7 +154,6 @@ def train_process(
 ) -> TrainingRecord | None:
     """Train in this process (one rank of a multi-process run, or the only one); rank 0 writes the outputs."""
     import torch
-    from transformers.trainer_utils import get_last_checkpoint
 
     check_trl_version()
     model_path, model_revision = _resolve_base(config, layout)
@@ -162,7 +162,7 @@ def train_process(
     model = _load_model(config, model_path)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     counter = rank_counter()
-    checkpoint = get_last_checkpoint(str(layout.train_dir)) if resume and layout.train_dir.is_dir() else None
+    checkpoint = last_checkpoint(layout) if resume else None
     resumed_from, earlier_runtime = _checkpoint_progress(config, checkpoint)
     clock = runtime_clock(earlier_runtime)
     ctx = TrainContext(
@@ -345,6 +345,13 @@ def _claim_train_dir(config: ReleaseConfig, layout: Layout, *, resume: bool) -> 
                 f"Start over with: pubctl train {config.name} --no-resume."
             )
     atomic_write_text(run_file, json.dumps({"fingerprint": fingerprint}, indent=2) + "\n")
+
+
+def last_checkpoint(layout: Layout) -> str | None:
+    """The newest checkpoint-N folder of the release's train folder, as transformers finds it."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(layout.train_dir)) if layout.train_dir.is_dir() else None
 
 
 def _checkpoint_progress(config: ReleaseConfig, checkpoint: str | None) -> tuple[int, float]:
