@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 
 
 def lora_delta(edit: LoraEdit) -> torch.Tensor:
-    """``s · B @ A`` in float32, laid out like the base weight it is added to."""
-    a, b = edit.lora_a.float(), edit.lora_b.float()
-    delta = (b @ a) * edit.scaling
+    """``s · B @ A`` in float32, laid out like the base weight it is added to (a new tensor)."""
+    delta = edit.lora_b.float() @ edit.lora_a.float()
+    delta.mul_(edit.scaling)
     if edit.kind == "embedding" or edit.fan_in_fan_out:
         delta = delta.T
     return delta
@@ -36,14 +36,13 @@ def lora_delta(edit: LoraEdit) -> torch.Tensor:
 def merge_tensor(weight: torch.Tensor, edit: LoraEdit, out_dtype: torch.dtype | None = None) -> torch.Tensor:
     """``weight`` with ``edit`` merged in, in ``out_dtype`` (default: the weight's dtype)."""
     out_dtype = out_dtype or weight.dtype
-    delta = lora_delta(edit)
-    if tuple(delta.shape) != tuple(weight.shape):
-        raise ValueError(f"{edit.target}: LoRA update has shape {tuple(delta.shape)}, weight {tuple(weight.shape)}")
-    merged = weight.float() + delta
+    merged = lora_delta(edit)
+    if tuple(merged.shape) != tuple(weight.shape):
+        raise ValueError(f"{edit.target}: LoRA update has shape {tuple(merged.shape)}, weight {tuple(weight.shape)}")
+    # In place, so a bfloat16 weight is upcast element by element instead of into another float32 copy.
+    merged.add_(weight)
     if edit.magnitude is not None:
         # DoRA: rescale each output row to the learned magnitude; rows are dim 0 of an (out, in) weight.
         rows = merged.T if edit.fan_in_fan_out else merged
-        norm = rows.norm(p=2, dim=1)
-        factor = (edit.magnitude.float() / norm).view(-1, 1)
-        merged = (factor * rows).T if edit.fan_in_fan_out else factor * rows
+        rows.mul_((edit.magnitude.float() / rows.norm(p=2, dim=1)).view(-1, 1))
     return merged.to(out_dtype).contiguous()

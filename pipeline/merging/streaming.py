@@ -61,6 +61,28 @@ def weights_equal(first: torch.Tensor, second: torch.Tensor, *, nearly: bool) ->
     return nearly and torch.allclose(first.float(), second.float(), rtol=1e-5, atol=1e-7)
 
 
+M_MMAP_THRESHOLD = -3
+"""glibc's mallopt parameter number for the size above which blocks are mapped, not taken from the heap."""
+
+
+def _map_large_blocks() -> None:
+    """Make glibc return every freed block of 1 MiB or more to the operating system at once (glibc only).
+
+    By default glibc raises its mmap threshold to the largest block freed so far (up to 32 MiB), so
+    after the first merged weight the shard's tensors come from the heap, and freed heap memory is
+    kept: measured on a 174M-parameter bf16 model, resident memory then grew by about 1.5 shards per
+    shard written. A fixed threshold keeps it at one shard. Other C libraries (macOS, musl) have no
+    mallopt and already map large blocks.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(M_MMAP_THRESHOLD, 1 << 20)
+
+
 @dataclass
 class StreamingResult:
     files: list[str]
@@ -99,13 +121,17 @@ def merge_streaming(
     from safetensors import safe_open
     from safetensors.torch import save_file
 
+    _map_large_blocks()
     out_dtype = torch_dtype(dtype) if dtype else None
     precomputed: dict[str, torch.Tensor] = {}
     untied = False
 
     def read_base(name: str) -> torch.Tensor:
+        # safetensors returns tensors backed by a memory map of the whole shard file; the map (and every
+        # page of it read so far) stays resident while any tensor from it lives. An owned copy lets the
+        # map go at once, so the resident input is one tensor, not the input shards the output spans.
         with safe_open(base.folder / base.tensors[name].file, framework="pt") as handle:
-            return handle.get_tensor(name)
+            return handle.get_tensor(name).clone()
 
     if base.tied and {base.embed_name, LM_HEAD} & adapter.touched:
         embed, head = tied_embeddings(base, adapter, read_base)
@@ -136,8 +162,6 @@ def merge_streaming(
             if name in precomputed:
                 tensor = precomputed.pop(name)
             else:
-                # One open per tensor: safetensors maps the file, and the pages a read touched stay resident
-                # until it is closed, so a file kept open would add a whole input shard to the peak.
                 tensor = read_base(name)
                 original = tensor
                 tensor = adapter.base_layers.get(name, tensor).to(original.dtype)
@@ -151,7 +175,7 @@ def merge_streaming(
             shard[name] = tensor.contiguous()
             parameters += tensor.numel()
         save_file(shard, out_dir / filename, metadata={"format": "pt"})
-        del shard
+        del shard, tensor
     files = list(split.filename_to_tensors)
     if split.is_sharded:
         index = {
