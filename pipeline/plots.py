@@ -86,14 +86,25 @@ def _training_plots(history: list[dict[str, Any]], method_metrics: tuple[str, ..
         curves = [(key, *_series(history, key)) for key in keys]
         curves = [curve for curve in curves if curve[1]]
         if curves:
-            plots.append(_line_plot(name, title, ylabel, curves, reuse))
+            # Method terms live on unrelated scales (a log-odds term near 4, a probability near 0.4,
+            # a margin near 0): one shared axis would flatten all but the largest into a line.
+            separate = name == "method_metrics.png" and len(curves) > 1
+            plots.append(_line_plot(name, title, ylabel, curves, reuse, separate_axes=separate))
     return plots
 
 
 def _line_plot(
-    name: str, title: str, ylabel: str, curves: list[tuple[str, list[float], list[float]]], reuse: Path | None
+    name: str,
+    title: str,
+    ylabel: str,
+    curves: list[tuple[str, list[float], list[float]]],
+    reuse: Path | None,
+    separate_axes: bool = False,
 ) -> Plot:
     def draw(fig: Any) -> None:
+        if separate_axes:
+            _small_multiples(fig, title, curves)
+            return
         ax = fig.add_subplot()
         for key, steps, values in curves:
             ax.plot(steps, values, marker="o" if len(steps) < 30 else None, markersize=3, label=key)
@@ -111,8 +122,32 @@ def _line_plot(
         for key, steps, values in curves
     ]
     alt = f"{title} against optimizer step ({len(curves[0][1])} logged points). " + "; ".join(parts) + "."
-    inputs = {"title": title, "ylabel": ylabel, "curves": curves}
+    inputs = {"title": title, "ylabel": ylabel, "curves": curves, "separate_axes": separate_axes}
     return Plot(name=name, title=title, alt=alt, png=_render(name, inputs, draw, reuse))
+
+
+def _small_multiples(fig: Any, title: str, curves: list[tuple[str, list[float], list[float]]]) -> None:
+    """One axis per curve, each with its own y scale, two columns wide."""
+    columns = 2
+    rows = math.ceil(len(curves) / columns)
+    fig.set_size_inches(FIGSIZE[0], 1.9 * rows + 0.6)
+    fig.subplots_adjust(
+        left=0.1,
+        right=0.97,
+        top=1 - 0.45 / fig.get_figheight(),
+        bottom=0.55 / fig.get_figheight(),
+        hspace=0.6,
+        wspace=0.3,
+    )
+    for index, (key, steps, values) in enumerate(curves):
+        ax = fig.add_subplot(rows, columns, index + 1)
+        ax.plot(steps, values, marker="o" if len(steps) < 30 else None, markersize=3)
+        ax.set_title(key, fontsize="small")
+        ax.tick_params(labelsize="x-small")
+        ax.grid(True, alpha=0.3)
+        if index >= len(curves) - columns:
+            ax.set_xlabel("optimizer step", fontsize="small")
+    fig.suptitle(title)
 
 
 # --------------------------------------------------------------------- evaluation
