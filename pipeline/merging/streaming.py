@@ -127,11 +127,10 @@ def merge_streaming(
     untied = False
 
     def read_base(name: str) -> torch.Tensor:
-        # safetensors returns tensors backed by a memory map of the whole shard file; the map (and every
-        # page of it read so far) stays resident while any tensor from it lives. An owned copy lets the
-        # map go at once, so the resident input is one tensor, not the input shards the output spans.
+        # safetensors returns tensors backed by a memory map of the file, alive as long as the tensor; opening
+        # per tensor ties each map to one tensor, so the input pages read are released with the shard written.
         with safe_open(base.folder / base.tensors[name].file, framework="pt") as handle:
-            return handle.get_tensor(name).clone()
+            return handle.get_tensor(name)
 
     if base.tied and {base.embed_name, LM_HEAD} & adapter.touched:
         embed, head = tied_embeddings(base, adapter, read_base)
