@@ -254,6 +254,20 @@ def test_zero_optimizer_steps_is_a_failed_stage(make_config: Callable[..., str],
         )
 
 
+def test_a_tracker_that_is_not_installed_is_a_usage_error(
+    make_config: Callable[..., str], project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    name = make_config("wandb", small("dpo", training={"report_to": ["wandb"]}))
+    result = runner.invoke(app, ["train", name])
+    assert result.exit_code == 2, result.output
+    assert "pip install wandb" in result.output
+    assert_nothing_written(Layout.for_release(name, project))
+
+
 def test_trl_outside_the_tested_range_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from importlib import metadata
 

@@ -131,6 +131,7 @@ def run(config: ReleaseConfig, layout: Layout, *, resume: bool = True) -> Traini
     if spec.build_trainer is None:
         raise UsageError(f"method '{spec.name}' has no trainer in this pubctl build yet.")
     # Every input error surfaces here, before checkpoints are touched or processes launched.
+    _check_trackers(config.training.report_to)
     model_path, _ = _resolve_base(config, layout)
     tokenizer = _load_tokenizer(config, model_path)
     data = _prepare(config, layout, tokenizer)
@@ -307,7 +308,24 @@ def training_arguments(config: ReleaseConfig, layout: Layout, *, model_dtype: An
     }
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not on_gpu:
         args["ddp_backend"] = "gloo"
+    _check_trackers(t.report_to)
     return args
+
+
+TRACKER_MODULES = {"trackio": ("trackio",), "wandb": ("wandb",), "tensorboard": ("tensorboard", "tensorboardX")}
+"""The module transformers' integration for each ``training.report_to`` tracker needs."""
+
+
+def _check_trackers(trackers: list[str]) -> None:
+    """A tracker that is not installed is the user's to fix, before the model is loaded (not mid-run)."""
+    import importlib.util
+
+    for tracker in trackers:
+        if not any(importlib.util.find_spec(module) for module in TRACKER_MODULES[tracker]):
+            raise UsageError(
+                f"training.report_to lists '{tracker}', which is not installed: pip install {tracker} "
+                "(or remove it from training.report_to)."
+            )
 
 
 def run_fingerprint(config: ReleaseConfig) -> str:
