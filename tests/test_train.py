@@ -313,3 +313,22 @@ def test_two_processes_on_cpu_share_the_steps_and_write_the_record_once(
     # rank 0 alone wrote: one adapter, no staging folders or status files left behind
     assert (layout.adapter_dir / "adapter_model.safetensors").is_file()
     assert not list(layout.train_dir.glob(".adapter*")) and not list(layout.run_dir.glob(".train-status-*"))
+
+
+@pytest.mark.slow
+def test_a_failure_on_rank_0_of_two_processes_is_reported_once_and_writes_nothing(
+    make_config: Callable[..., str], project: Path
+) -> None:
+    overrides = small(
+        "dpo",
+        data={"max_samples": 8},
+        training={"max_steps": 2, "gradient_accumulation_steps": 1, "launcher": {"num_processes": 2}},
+        checks={"min_samples": 1000},
+    )
+    name = make_config("ddp-fail", overrides)
+    result = runner.invoke(app, ["train", name])
+    assert result.exit_code == 1, result.output
+    assert result.output.count("fewer than checks.min_samples (1000)") == 1
+    layout = Layout.for_release(name, project)
+    assert_nothing_written(layout)
+    assert not list(layout.run_dir.glob(".train-status-*"))
