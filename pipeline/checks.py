@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import CheckFailed, UsageError
 from pipeline.layout import Layout
+from pipeline.parity_gate import OPTIONS, describe, parity_value
 from pipeline.results import Results, Waiver, read_results, update_results
 
 if TYPE_CHECKING:
@@ -314,16 +315,12 @@ def _model_record_checks(gates: _Gates, config: ReleaseConfig, results: Results)
     if merge is None:
         gates.fail("merge_parity", "no merge section in results.json", "a parity measurement (pubctl merge)")
     else:
-        tolerance = config.merge.parity_tolerance
-        if tolerance is None:
-            # pipeline.stages.merge.parity_tolerance's rule; not imported, it pulls in the merge machinery.
-            tolerance = 1e-4 if (model.dtype if model else config.model.dtype) in ("float32", "float64") else 2e-2
-        if not math.isfinite(merge.parity_max_abs_diff) or merge.parity_max_abs_diff > tolerance:
-            gates.fail(
-                "merge_parity",
-                f"max |logit difference| {merge.parity_max_abs_diff:g}",
-                f"at most {tolerance:g} (merge.parity_tolerance)",
-            )
+        measure, bound = config.merge.parity_gate(model.dtype if model else config.model.dtype)
+        found = parity_value(measure, merge.parity_max_abs_diff, merge.parity_adapter_effect)
+        if found is None:
+            gates.fail("merge_parity", "no parity_adapter_effect in the merge record", "a re-run of pubctl merge")
+        elif not math.isfinite(found) or found > bound:
+            gates.fail("merge_parity", describe(measure, found), f"at most {bound:g} ({OPTIONS[measure]})")
 
 
 # -------------------------------------------------------------------- model files

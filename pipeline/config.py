@@ -238,7 +238,17 @@ class MergeSection(Section):
     )
     max_shard_size: str = Field("5GB", description="Largest output shard, as transformers writes it.")
     parity_tolerance: float | None = Field(
-        None, gt=0, description="Max |logit difference| merged vs adapter-on-base; None: 1e-4 fp32, 2e-2 bf16/fp16."
+        None,
+        gt=0,
+        description="Max |logit difference| merged vs adapter-on-base. None: 1e-4 for float32 merges; "
+        "bfloat16/float16 merges are gated on parity_max_relative instead unless this is set.",
+    )
+    parity_max_relative: float = Field(
+        0.25,
+        gt=0,
+        description="Half-precision merges: max |merged - adapter-on-base| logit difference as a fraction of the "
+        "adapter's own effect, max |adapter-on-base - base|. Rounding W+dW to bf16 costs a few % of that effect; "
+        "alpha/r applied twice or not at all costs about 100%, a missing module its share.",
     )
     probe_prompts: list[str] = Field(
         default_factory=lambda: [
@@ -251,6 +261,14 @@ class MergeSection(Section):
         description="Prompts whose logits are compared in the parity check.",
     )
     dequantize: bool = Field(False, description="Dequantize a 4/8-bit base before merging instead of refusing.")
+
+    def parity_gate(self, dtype: str) -> tuple[str, float]:
+        """(measure, bound) the merge parity is judged on for a merged model stored in ``dtype``."""
+        if self.parity_tolerance is not None:
+            return "max_abs_diff", self.parity_tolerance
+        if dtype in ("float32", "float64"):
+            return "max_abs_diff", 1e-4
+        return "relative_to_adapter_effect", self.parity_max_relative
 
     @field_validator("max_shard_size")
     @classmethod

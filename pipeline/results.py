@@ -94,6 +94,11 @@ class MergeRecord(Record):
     strategy: str = Field(description="streaming or peft.")
     parity_max_abs_diff: float = Field(ge=0, description="Max |logit diff| merged vs adapter-on-base.")
     probe_prompts: int = Field(ge=1, description="Prompts the parity was measured on.")
+    parity_adapter_effect: float | None = Field(
+        None,
+        ge=0,
+        description="Max |adapter-on-base - base| logit difference: the scale half-precision parity is judged on.",
+    )
 
 
 # ----------------------------------------------------------------------- evaluation

@@ -100,7 +100,7 @@ def realistic_record(release: str = "t", *, method: str = "kto", method_params: 
             final_loss=history[-1]["loss"],
             log_history=history,
         ),
-        merge=MergeRecord(strategy="streaming", parity_max_abs_diff=1.2e-6, probe_prompts=4),
+        merge=MergeRecord(strategy="streaming", parity_max_abs_diff=1.2e-6, probe_prompts=4, parity_adapter_effect=0.8),
         evaluation=EvaluationRecord(
             harness="lm-eval",
             harness_version="0.4.13",

@@ -33,7 +33,11 @@ def imported_heavy(args: list[str], cwd: Path) -> tuple[list[str], subprocess.Co
     env = {**os.environ, "PUBCTL_ROOT": str(cwd)}
     proc = subprocess.run(
         [sys.executable, "-c", PROBE.format(heavy=HEAVY), *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     line = next(line for line in proc.stderr.splitlines() if line.startswith("HEAVY="))
     return [m for m in line.removeprefix("HEAVY=").split(",") if m], proc
@@ -42,7 +46,7 @@ def imported_heavy(args: list[str], cwd: Path) -> tuple[list[str], subprocess.Co
 @pytest.mark.parametrize("args", [["--help"], ["list"], ["schema"], ["train", "--help"], ["push", "--help"]])
 def test_light_commands_import_no_heavy_library(project: Path, args: list[str]) -> None:
     heavy, proc = imported_heavy(args, project)
-    assert heavy == [], f"{args} imported {heavy}"
+    assert heavy == [], f"{args} imported {heavy}; stderr: {proc.stderr[-2000:]}"
 
 
 def test_every_design_command_is_registered() -> None:
@@ -69,10 +73,16 @@ def test_list_shows_each_config(project: Path) -> None:
 def test_list_shows_recorded_stages(project: Path) -> None:
     card = project / "cards" / "demo"
     card.mkdir(parents=True)
-    (card / "results.json").write_text(json.dumps({
-        "schema_version": 1, "release": "demo",
-        "merge": {"strategy": "streaming", "parity_max_abs_diff": 0.0, "probe_prompts": 4},
-    }), encoding="utf-8")
+    (card / "results.json").write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "release": "demo",
+                "merge": {"strategy": "streaming", "parity_max_abs_diff": 0.0, "probe_prompts": 4},
+            }
+        ),
+        encoding="utf-8",
+    )
     from pipeline.layout import Layout
     from pipeline.status import release_state
 

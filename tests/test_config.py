@@ -158,8 +158,13 @@ def test_repo_id_the_hub_would_refuse(project: Path, repo_id: str) -> None:
 
 def test_unicode_free_text(project: Path) -> None:
     summary = "نموذج لغوي صغير مضبوط بالتفضيلات — with English too"
-    write(project, yaml.safe_dump({"hub": {"repo_id": "a/b"}, "card": {"summary": summary, "language": ["ar"]}},
-                                  allow_unicode=True), name="arabic")
+    write(
+        project,
+        yaml.safe_dump(
+            {"hub": {"repo_id": "a/b"}, "card": {"summary": summary, "language": ["ar"]}}, allow_unicode=True
+        ),
+        name="arabic",
+    )
     assert load_config("arabic").card.summary == summary
 
 
@@ -179,7 +184,10 @@ def test_kto_weights_must_be_positive(project: Path) -> None:
 
 
 def test_max_samples_smaller_than_effective_batch(project: Path) -> None:
-    text = "hub: {repo_id: a/b}\ndata: {max_samples: 4}\ntraining: {per_device_batch_size: 2, gradient_accumulation_steps: 8}\n"
+    text = (
+        "hub: {repo_id: a/b}\ndata: {max_samples: 4}\n"
+        "training: {per_device_batch_size: 2, gradient_accumulation_steps: 8}\n"
+    )
     message = config_error(write(project, text))
     assert "effective batch (16" in message
 

@@ -40,8 +40,16 @@ def test_update_replaces_only_its_section(tmp_path: Path) -> None:
 
 def test_unknown_keys_survive_a_rewrite(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
-    path.write_text(json.dumps({"schema_version": 1, "release": "x", "future_section": {"a": 1},
-                                "merge": {"strategy": "s", "parity_max_abs_diff": 0, "probe_prompts": 2, "k": "v"}}))
+    path.write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "release": "x",
+                "future_section": {"a": 1},
+                "merge": {"strategy": "s", "parity_max_abs_diff": 0, "probe_prompts": 2, "k": "v"},
+            }
+        )
+    )
     update_results(path, "x", waivers=[])
     data = json.loads(path.read_text())
     assert data["future_section"] == {"a": 1}
@@ -70,8 +78,15 @@ def test_future_schema_version(tmp_path: Path) -> None:
 
 def test_invalid_field(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
-    path.write_text(json.dumps({"schema_version": 1, "release": "x",
-                                "merge": {"strategy": "s", "parity_max_abs_diff": -1, "probe_prompts": 2}}))
+    path.write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "release": "x",
+                "merge": {"strategy": "s", "parity_max_abs_diff": -1, "probe_prompts": 2},
+            }
+        )
+    )
     with pytest.raises(ResultsError, match=r"merge.parity_max_abs_diff"):
         read_results(path)
 
@@ -120,35 +135,84 @@ def test_update_refuses_unknown_sections(tmp_path: Path) -> None:
 def test_design_example_record_validates() -> None:
     """The record shown in DESIGN.md is a valid schema_version-1 record."""
     example = {
-        "schema_version": 1, "release": "qwen3-0.6b-kto",
-        "model": {"repo_id": "org/Qwen3-0.6B-Enhanced-KTO", "base_model": "Qwen/Qwen3-0.6B",
-                  "base_model_revision": None, "architecture": "Qwen3ForCausalLM", "parameters": 596049920,
-                  "dtype": "bfloat16", "license": "apache-2.0", "language": ["en"],
-                  "files": [{"path": "model.safetensors", "size": 1192135096, "sha256": "ab" * 32}]},
-        "training": {"method": "enhanced_kto", "method_params": {"beta": 0.1},
-                     "datasets": [{"id": "HuggingFaceH4/ultrafeedback_binarized", "split": "train_prefs",
-                                   "revision": None, "rows": 61135}],
-                     "hyperparameters": {"epochs": 1, "per_device_batch_size": 2, "gradient_accumulation_steps": 8,
-                                         "effective_batch_size": 16, "learning_rate": 0.0002, "max_length": 512,
-                                         "seed": 42, "lora": {"r": 16, "alpha": 32, "dropout": 0.05,
-                                                              "target_modules": ["q_proj", "v_proj"]}},
-                     "steps": 3820, "samples": 61135, "runtime_seconds": 8123.4, "final_loss": 0.412,
-                     "log_history": [{"step": 10, "loss": 0.49, "learning_rate": 0.0002, "kl": 0.08}]},
+        "schema_version": 1,
+        "release": "qwen3-0.6b-kto",
+        "model": {
+            "repo_id": "org/Qwen3-0.6B-Enhanced-KTO",
+            "base_model": "Qwen/Qwen3-0.6B",
+            "base_model_revision": None,
+            "architecture": "Qwen3ForCausalLM",
+            "parameters": 596049920,
+            "dtype": "bfloat16",
+            "license": "apache-2.0",
+            "language": ["en"],
+            "files": [{"path": "model.safetensors", "size": 1192135096, "sha256": "ab" * 32}],
+        },
+        "training": {
+            "method": "enhanced_kto",
+            "method_params": {"beta": 0.1},
+            "datasets": [
+                {"id": "HuggingFaceH4/ultrafeedback_binarized", "split": "train_prefs", "revision": None, "rows": 61135}
+            ],
+            "hyperparameters": {
+                "epochs": 1,
+                "per_device_batch_size": 2,
+                "gradient_accumulation_steps": 8,
+                "effective_batch_size": 16,
+                "learning_rate": 0.0002,
+                "max_length": 512,
+                "seed": 42,
+                "lora": {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": ["q_proj", "v_proj"]},
+            },
+            "steps": 3820,
+            "samples": 61135,
+            "runtime_seconds": 8123.4,
+            "final_loss": 0.412,
+            "log_history": [{"step": 10, "loss": 0.49, "learning_rate": 0.0002, "kl": 0.08}],
+        },
         "merge": {"strategy": "streaming", "parity_max_abs_diff": 1.2e-06, "probe_prompts": 4},
-        "evaluation": {"harness": "lm-eval", "harness_version": "0.4.13",
-                       "results": [{"task": "hellaswag", "dataset_id": "Rowan/hellaswag", "dataset_config": None,
-                                    "split": "validation", "num_fewshot": 10, "metric": "acc_norm", "value": 0.336,
-                                    "stderr": 0.0047, "n": 10042, "base_value": 0.331, "chance": 0.25}],
-                       "throughput": {"device": "NVIDIA H100", "dtype": "bfloat16", "prompts": 8, "new_tokens": 128,
-                                      "runs": 5, "tokens_per_second_median": 812.0, "tokens_per_second_min": 790.0,
-                                      "tokens_per_second_max": 830.0}},
-        "provenance": {"pubctl_version": "0.1.0", "git_commit": None, "created_at": "2026-11-21T00:00:00+00:00",
-                       "config_sha256": "cd" * 32, "versions": {"torch": "2.13.0"},
-                       "hardware": {"device": "cpu", "gpus": []}},
+        "evaluation": {
+            "harness": "lm-eval",
+            "harness_version": "0.4.13",
+            "results": [
+                {
+                    "task": "hellaswag",
+                    "dataset_id": "Rowan/hellaswag",
+                    "dataset_config": None,
+                    "split": "validation",
+                    "num_fewshot": 10,
+                    "metric": "acc_norm",
+                    "value": 0.336,
+                    "stderr": 0.0047,
+                    "n": 10042,
+                    "base_value": 0.331,
+                    "chance": 0.25,
+                }
+            ],
+            "throughput": {
+                "device": "NVIDIA H100",
+                "dtype": "bfloat16",
+                "prompts": 8,
+                "new_tokens": 128,
+                "runs": 5,
+                "tokens_per_second_median": 812.0,
+                "tokens_per_second_min": 790.0,
+                "tokens_per_second_max": 830.0,
+            },
+        },
+        "provenance": {
+            "pubctl_version": "0.1.0",
+            "git_commit": None,
+            "created_at": "2026-11-21T00:00:00+00:00",
+            "config_sha256": "cd" * 32,
+            "versions": {"torch": "2.13.0"},
+            "hardware": {"device": "cpu", "gpus": []},
+        },
         "waivers": [{"check": "near_chance", "reason": "demo model"}],
     }
     record = Results.model_validate(example)
     dumped = json.loads(record.to_json())
-    # the one key pubctl adds to the example: throughput batch size, defaulting to 1
+    # keys pubctl adds to the example (additions are allowed within schema_version 1)
     assert dumped["evaluation"]["throughput"].pop("batch_size") == 1
+    assert dumped["merge"].pop("parity_adapter_effect") is None
     assert dumped == example

@@ -26,6 +26,8 @@ COMPUTE_DTYPE = "float32"
 @dataclass
 class ParityReport:
     max_abs_diff: float
+    adapter_effect: float
+    """Largest |adapter-on-base - base| logit difference: how much the adapter changes the model."""
     prompts: int
     parameters: int
     """Parameters of the loaded merged model (a tied matrix counted once)."""
@@ -69,8 +71,11 @@ def measure_parity(
         raise StageFailed("merge parity: every probe prompt tokenizes to nothing; set merge.probe_prompts.")
 
     base = load_base(base_path, COMPUTE_DTYPE, dequantize, trust_remote_code)
-    reference = _logits(PeftModel.from_pretrained(base, adapter_dir), encoded, device)
-    del base
+    with_adapter = PeftModel.from_pretrained(base, adapter_dir)
+    reference = _logits(with_adapter, encoded, device)
+    with with_adapter.disable_adapter():
+        base_logits = _logits(with_adapter, encoded, device)
+    del base, with_adapter
     gc.collect()
 
     merged, info = AutoModelForCausalLM.from_pretrained(
@@ -83,13 +88,15 @@ def measure_parity(
         raise StageFailed(f"merge: the merged model in {merged_dir} does not load cleanly ({listed}).")
     outputs = _logits(merged, encoded, device)
 
-    diff = 0.0
-    for ref, out in zip(reference, outputs, strict=True):
+    diff = effect = 0.0
+    for ref, out, plain in zip(reference, outputs, base_logits, strict=True):
         if not (torch.isfinite(ref).all() and torch.isfinite(out).all()):
             raise StageFailed("merge parity: non-finite logits from the merged model or adapter-on-base.")
         diff = max(diff, (ref - out).abs().max().item())
+        effect = max(effect, (ref - plain).abs().max().item())
     report = ParityReport(
         max_abs_diff=diff,
+        adapter_effect=effect,
         prompts=len(encoded),
         parameters=merged.num_parameters(),
         architecture=type(merged).__name__,

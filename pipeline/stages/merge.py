@@ -28,21 +28,13 @@ from pipeline.merging.adapter import load_adapter, read_adapter_config
 from pipeline.merging.checkpoint import Checkpoint
 from pipeline.merging.facts import file_entries
 from pipeline.merging.refusals import check_adapter_fits, check_not_quantized, check_same_base, check_vocab
+from pipeline.parity_gate import OPTIONS, describe, parity_value
 from pipeline.results import MergeRecord, ModelRecord, update_results
 from pipeline.sources import resolve_model
 
 TOKENIZER_MARKERS = ("tokenizer_config.json", "tokenizer.json")
 NOT_ADAPTER = ("training_args.bin",)
 """Files trainers save beside the adapter that are not part of it (a pickle of the trainer's arguments)."""
-FP32_TOLERANCE = 1e-4
-HALF_TOLERANCE = 2e-2
-
-
-def parity_tolerance(config: ReleaseConfig, dtype: str) -> float:
-    """The configured tolerance, or the default for the merged model's dtype."""
-    if config.merge.parity_tolerance is not None:
-        return config.merge.parity_tolerance
-    return FP32_TOLERANCE if dtype in ("float32", "float64") else HALF_TOLERANCE
 
 
 def _tokenizer_folder(adapter_dir: Path, base_dir: Path) -> Path:
@@ -167,13 +159,15 @@ def run(config: ReleaseConfig, layout: Layout) -> MergeRecord:
             raise StageFailed(
                 f"merge: the merged model loads with {report.parameters:,} parameters but its files hold {stored:,}."
             )
-        tolerance = parity_tolerance(config, merged.dtype_name())
-        if not report.max_abs_diff <= tolerance:
+        measure, bound = config.merge.parity_gate(merged.dtype_name())
+        found = parity_value(measure, report.max_abs_diff, report.adapter_effect)
+        if not found <= bound:
             raise StageFailed(
-                f"merge parity failed: the merged model's logits differ from adapter-on-base by up to "
-                f"{report.max_abs_diff:.3g} on {report.prompts} probe prompts (tolerance {tolerance:g} for "
-                f"{merged.dtype_name()}, merge.parity_tolerance). The merge ({strategy}) is wrong for this adapter; "
-                "nothing was written."
+                f"merge parity failed: {describe(measure, found)} above {bound:g} ({OPTIONS[measure]}) on "
+                f"{report.prompts} probe prompts "
+                f"for a {merged.dtype_name()} merge (max |logit diff| {report.max_abs_diff:.3g}, adapter effect "
+                f"{report.adapter_effect:.3g}). The merge ({strategy}) is wrong for this adapter, or "
+                f"{merged.dtype_name()} cannot represent its change; nothing was written."
             )
         files = file_entries(model_dir)
         _swap_into_place(staging, layout.merge_dir)
@@ -183,7 +177,8 @@ def run(config: ReleaseConfig, layout: Layout) -> MergeRecord:
 
     record = MergeRecord(strategy=strategy, parity_max_abs_diff=report.max_abs_diff, probe_prompts=report.prompts)
     # Added keys (schema_version 1 allows additions): how parity was measured and against what bound.
-    record.parity_tolerance = tolerance
+    record.parity_adapter_effect = report.adapter_effect
+    record.parity_gate = {"measure": measure, "bound": bound}
     record.parity_compute_dtype = report.compute_dtype
     if dequantize:
         record.dequantized = True
@@ -202,6 +197,6 @@ def run(config: ReleaseConfig, layout: Layout) -> MergeRecord:
     Console(stderr=True, highlight=False, soft_wrap=True).print(
         f"merged ({strategy}) into {layout.merged_model_dir}: {model.parameters:,} parameters, {model.dtype}, "
         f"{len(files)} files; parity max |logit diff| {record.parity_max_abs_diff:.3g} on {record.probe_prompts} "
-        f"probe prompts (tolerance {tolerance:g})"
+        f"probe prompts ({describe(measure, found)} <= {bound:g})"
     )
     return record
