@@ -239,6 +239,7 @@ def test_stage_writes_a_standalone_model(release, tiny_model_path: Path) -> None
     config, layout = release({"merge": {"max_shard_size": "400KB"}})
     make_adapter(tiny_model_path, layout.adapter_dir, r=4, lora_alpha=8, target_modules=ATTN)
     (layout.adapter_dir / "training_args.bin").write_bytes(b"a trainer's pickle, not part of the adapter")
+    (layout.adapter_dir / "README.md").write_text("---\nlicence: license\n---\nTRL's generated card\n")
     record = merge.run(config, layout)
 
     model_dir = layout.merged_model_dir
@@ -251,7 +252,7 @@ def test_stage_writes_a_standalone_model(release, tiny_model_path: Path) -> None
     generation = GenerationConfig.from_pretrained(model_dir)
     assert generation.eos_token_id == tokenizer.eos_token_id == tokenizer.convert_tokens_to_ids("<|im_end|>")
     assert sorted(p.name for p in layout.merged_adapter_dir.iterdir()) == sorted(
-        p.name for p in layout.adapter_dir.iterdir() if p.name != "training_args.bin"
+        p.name for p in layout.adapter_dir.iterdir() if p.name not in ("training_args.bin", "README.md")
     )
     loaded = AutoModelForCausalLM.from_pretrained(model_dir)
     assert loaded.config.tie_word_embeddings is True

@@ -33,8 +33,9 @@ from pipeline.results import MergeRecord, ModelRecord, update_results
 from pipeline.sources import resolve_model
 
 TOKENIZER_MARKERS = ("tokenizer_config.json", "tokenizer.json")
-NOT_ADAPTER = ("training_args.bin",)
-"""Files trainers save beside the adapter that are not part of it (a pickle of the trainer's arguments)."""
+NOT_ADAPTER = ("training_args.bin", "README.md")
+"""Files trainers save beside the adapter that are not part of it: a pickle of the trainer's arguments, and
+TRL's generated card (no numbers, ``licence`` for ``license``); the push writes the adapter repo's own card."""
 
 
 def _tokenizer_folder(adapter_dir: Path, base_dir: Path) -> Path:
