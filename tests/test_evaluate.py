@@ -34,7 +34,7 @@ def _release(make_config: Callable[..., str], tiny_model_path: Path, overrides: 
     return config, layout
 
 
-def _direct_lm_eval(model: Path, name: str, num_fewshot: int, include: Path) -> dict[str, Any]:
+def _direct_lm_eval(model: Path, name: str, num_fewshot: int, include: Path, limit: int | None) -> dict[str, Any]:
     """lm-eval's own entry point, as a user would call it for one task with its few-shot count."""
     import lm_eval
     from lm_eval.tasks import TaskManager
@@ -50,7 +50,7 @@ def _direct_lm_eval(model: Path, name: str, num_fewshot: int, include: Path) -> 
             task_manager=TaskManager(include_path=str(include), include_defaults=False),
             device="cpu",
             batch_size=8,
-            limit=LIMIT,
+            limit=limit,
             bootstrap_iters=200,
             random_seed=1234,
             numpy_random_seed=1234,
@@ -61,10 +61,36 @@ def _direct_lm_eval(model: Path, name: str, num_fewshot: int, include: Path) -> 
 
 @pytest.mark.slow
 def test_recorded_numbers_equal_direct_lm_eval(
+    make_config: Callable[..., str], tiny_model_path: Path, tmp_path: Path
+) -> None:
+    """The whole demo: every recorded number is the one `lm_eval --tasks T --num_fewshot K` gives."""
+    from pipeline.evaluation.tasks import builtin_tasks_dir, materialize_tasks
+    from pipeline.stages import evaluate
+
+    overrides = {"evaluation": {"limit": None, "evaluate_base": False, "throughput": {"enabled": False}}}
+    config, layout = _release(make_config, tiny_model_path, overrides)
+    record = evaluate.run(config, layout)
+
+    include = materialize_tasks(builtin_tasks_dir(), tmp_path / "direct-tasks")
+    assert [entry.task for entry in record.results] == ["demo_hellaswag", "demo_truthfulqa_mc2", "demo_mmlu"]
+    for entry, spec in zip(record.results, config.evaluation.tasks, strict=True):
+        direct = _direct_lm_eval(layout.merged_model_dir, spec.name, spec.num_fewshot, include, None)
+        numbers = direct["results"][spec.name]
+        assert entry.value == numbers[f"{spec.metric},none"]
+        assert entry.stderr == numbers[f"{spec.metric}_stderr,none"]
+        leaves = direct["group_subtasks"].get(spec.name, [spec.name])
+        assert entry.n == sum(direct["n-samples"][leaf]["effective"] for leaf in leaves)
+        assert entry.num_fewshot == direct["n-shot"][spec.name] == spec.num_fewshot
+        assert entry.limit is None and entry.base_value is None
+    assert [entry.n for entry in record.results] == [60, 65, 60]  # every bundled item scored
+    assert record.throughput is None
+
+
+def test_record_base_cache_and_raw_output(
     make_config: Callable[..., str], tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pipeline.evaluation.harness import HarnessSettings
-    from pipeline.evaluation.tasks import builtin_tasks_dir, materialize_tasks, prepare_task_source
+    from pipeline.evaluation.tasks import prepare_task_source
     from pipeline.results import read_results
     from pipeline.sources import resolve_model
     from pipeline.stages import evaluate
@@ -77,21 +103,18 @@ def test_recorded_numbers_equal_direct_lm_eval(
     assert saved.evaluation == record
     assert saved.training is None and saved.model is None and saved.provenance is not None
     assert record.harness == "lm-eval" and record.harness_version == "0.4.13"
-
-    include = materialize_tasks(builtin_tasks_dir(), tmp_path / "direct-tasks")
-    assert [entry.task for entry in record.results] == ["demo_hellaswag", "demo_truthfulqa_mc2", "demo_mmlu"]
+    assert record.settings["seed"] == 1234 and record.settings["device"] == "cpu"
     for entry, spec in zip(record.results, config.evaluation.tasks, strict=True):
-        direct = _direct_lm_eval(layout.merged_model_dir, spec.name, spec.num_fewshot, include)
-        numbers = direct["results"][spec.name]
-        assert entry.value == numbers[f"{spec.metric},none"]
-        assert entry.stderr == numbers[f"{spec.metric}_stderr,none"]
-        leaves = direct["group_subtasks"].get(spec.name, [spec.name])
-        assert entry.n == sum(direct["n-samples"][leaf]["effective"] for leaf in leaves)
-        assert entry.num_fewshot == direct["n-shot"][spec.name] == spec.num_fewshot
-        assert entry.metric == spec.metric and entry.limit == LIMIT
+        assert (entry.task, entry.metric, entry.num_fewshot, entry.limit) == (
+            spec.name,
+            spec.metric,
+            spec.num_fewshot,
+            LIMIT,
+        )
         # The base is the same tiny model here: its score must be the same number.
         assert entry.base_value == entry.value
         assert entry.dataset_id is not None and entry.dataset_id.startswith("pipeline/demo/tasks/")
+        assert entry.stderr is not None and entry.stderr >= 0
     hellaswag, truthfulqa, mmlu = record.results
     assert (hellaswag.split, truthfulqa.split, mmlu.split) == ("validation", "validation", "test")
     assert hellaswag.chance == pytest.approx(0.25) and mmlu.chance == pytest.approx(0.25)
@@ -120,6 +143,13 @@ def test_recorded_numbers_equal_direct_lm_eval(
     settings = HarnessSettings(device="cpu", batch_size=8, limit=LIMIT, bootstrap_iters=200, seed=1234)
     cached = evaluate.base_results(base, "float32", list(config.evaluation.tasks), source, settings, layout)
     assert cached["results"]["demo_mmlu"]["acc,none"] == mmlu.base_value
+    monkeypatch.undo()
+
+    # --tasks re-evaluates a subset and keeps the recorded results of the other tasks.
+    again = evaluate.run(config, layout, tasks=["demo_truthfulqa_mc2"], limit=2)
+    assert [entry.task for entry in again.results] == ["demo_hellaswag", "demo_truthfulqa_mc2", "demo_mmlu"]
+    assert again.results[0] == hellaswag and again.results[2] == mmlu
+    assert (again.results[1].n, again.results[1].limit) == (2, 2)
 
 
 def _invoke(name: str) -> Any:
@@ -200,7 +230,7 @@ def test_missing_data_of_a_user_task_exits_2(
     )
     result = _invoke("ev")
     assert result.exit_code == 2, result.output
-    assert "could not load the data of task 'my_task'" in result.output
+    assert "could not load task 'my_task' or its data" in result.output
     assert _nothing_written(layout)
 
 

@@ -106,7 +106,7 @@ def load_tasks(manager: Any, specs: list[TaskSpec]) -> list[Any]:
             built = manager.load([spec.name])
         except (FileNotFoundError, ConnectionError, OSError, ValueError) as exc:
             raise UsageError(
-                f"evaluation.tasks: could not load the data of task '{spec.name}' "
+                f"evaluation.tasks: could not load task '{spec.name}' or its data "
                 f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}). "
                 "Check the task's dataset_path/data_files, and that Hub datasets are reachable from this machine."
             ) from None
@@ -145,34 +145,79 @@ class HarnessSettings:
         }
 
 
+def load_model(model_path: Path, dtype: str, settings: HarnessSettings) -> Any:
+    """lm-eval's HF model wrapper, built exactly as simple_evaluate(model="hf", model_args=...) builds it."""
+    from lm_eval.api.registry import get_model
+
+    return get_model("hf").create_from_arg_obj(
+        {"pretrained": str(model_path), "dtype": dtype},
+        {"batch_size": settings.batch_size, "max_batch_size": None, "device": settings.device},
+    )
+
+
+def merge_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One lm-eval result dictionary from several per-task ones.
+
+    lm-eval has no merge of its own; its per-task maps (results, configs, n-shot, n-samples, samples, ...)
+    are dictionaries keyed by task name, so they are united; the rest (model config, versions, environment)
+    is the same for every run and taken from the first.
+    """
+    merged: dict[str, Any] = dict(runs[0])
+    for key, value in runs[0].items():
+        if isinstance(value, dict) and key != "config":
+            merged[key] = {name: item for run in runs for name, item in (run.get(key) or {}).items()}
+    times = [run.get("total_evaluation_time_seconds") for run in runs]
+    if all(isinstance(t, (int, float, str)) for t in times):
+        merged["total_evaluation_time_seconds"] = str(sum(float(t) for t in times))
+    return merged
+
+
+@dataclass
+class ModelRun:
+    """lm-eval's output for one model, and the model it loaded (kept for the throughput measurement)."""
+
+    results: dict[str, Any]
+    lm: Any
+
+
 def run_lm_eval(
     model_path: Path, dtype: str, specs: list[TaskSpec], source: TaskSource, settings: HarnessSettings
-) -> dict[str, Any]:
-    """lm-eval's result dictionary (with ``samples``) for one model on ``specs``."""
+) -> ModelRun:
+    """lm-eval's result dictionary (with ``samples``) for one model on ``specs``.
+
+    One simple_evaluate call per task, the way lm-eval is run when tasks need different few-shot counts
+    (its num_fewshot is global): lm-eval batches the requests of all tasks of one call together, and a
+    different batch composition changes the last bits of the log-likelihoods. Per-task calls give the same
+    numbers as ``lm_eval --tasks T --num_fewshot K``; the model is loaded once and shared by the calls.
+    """
     with hf_offline(source.offline):
         import lm_eval
 
         manager = task_manager(source)
         check_task_names(manager, specs, source)
         tasks = load_tasks(manager, specs)
-        results = lm_eval.simple_evaluate(
-            model="hf",
-            model_args={"pretrained": str(model_path), "dtype": dtype},
-            tasks=tasks,
-            task_manager=manager,
-            device=settings.device,
-            batch_size=settings.batch_size,
-            limit=settings.limit,
-            bootstrap_iters=settings.bootstrap_iters,
-            log_samples=True,
-            random_seed=settings.seed,
-            numpy_random_seed=settings.seed,
-            torch_random_seed=settings.seed,
-            fewshot_random_seed=settings.seed,
-        )
-    if results is None:  # only non-zero ranks get None; pubctl evaluates in one process
-        raise StageFailed("lm-eval returned no results (was this process not rank 0?).")
-    return results
+        lm = load_model(model_path, dtype, settings)
+        runs = []
+        for task in tasks:
+            results = lm_eval.simple_evaluate(
+                model=lm,
+                model_args={"pretrained": str(model_path), "dtype": dtype},
+                tasks=[task],
+                task_manager=manager,
+                device=settings.device,
+                batch_size=settings.batch_size,
+                limit=settings.limit,
+                bootstrap_iters=settings.bootstrap_iters,
+                log_samples=True,
+                random_seed=settings.seed,
+                numpy_random_seed=settings.seed,
+                torch_random_seed=settings.seed,
+                fewshot_random_seed=settings.seed,
+            )
+            if results is None:  # only non-zero ranks get None; pubctl evaluates in one process
+                raise StageFailed("lm-eval returned no results (was this process not rank 0?).")
+            runs.append(results)
+    return ModelRun(merge_runs(runs), lm)
 
 
 # ---------------------------------------------------------------------- raw output

@@ -77,8 +77,14 @@ def _synchronize(device: str) -> None:
         torch.mps.synchronize()
 
 
-def measure_throughput(model_path: Path, dtype: str, device: str, settings: ThroughputSection) -> ThroughputRecord:
-    """Load the model from ``model_path`` and time ``settings.runs`` generation runs over real chat prompts."""
+def measure_throughput(
+    model_path: Path, dtype: str, device: str, settings: ThroughputSection, model: Any = None
+) -> ThroughputRecord:
+    """Time ``settings.runs`` generation runs over real chat prompts.
+
+    ``model`` is the already loaded transformers model of ``model_path`` (the evaluate stage passes the one
+    lm-eval loaded, on ``device``), or None to load it from ``model_path`` with ``dtype``.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -86,7 +92,8 @@ def measure_throughput(model_path: Path, dtype: str, device: str, settings: Thro
     tokenizer.padding_side = "left"  # decoder-only batches are padded on the left so generation continues the text
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(device)
+    if model is None:
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(device)
     model.eval()
     prompts = chat_prompts(tokenizer, settings.prompts)
     batches = [

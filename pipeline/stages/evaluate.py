@@ -114,7 +114,7 @@ def base_results(
             return json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             path.unlink()  # a damaged cache entry is recomputed, never trusted
-    results = run_lm_eval(model.path, dtype, specs, source, settings)
+    results = run_lm_eval(model.path, dtype, specs, source, settings).results
     atomic_write_text(path, to_json(results) + "\n")
     return results
 
@@ -149,10 +149,19 @@ def run(
         seed=evaluation.seed,
     )
     dtype = config.model.dtype
+    previous = read_or_new(layout.results, config.name).evaluation  # a corrupt record fails now, not after hours
 
     with tempfile.TemporaryDirectory(prefix="pubctl-eval-") as workdir:
         source = prepare_task_source(evaluation.include_path, layout.root, Path(workdir))
-        tuned = run_lm_eval(model_dir, dtype, specs, source, settings)
+        tuned_run = run_lm_eval(model_dir, dtype, specs, source, settings)
+        tuned = tuned_run.results
+        throughput = None
+        if evaluation.throughput.enabled:
+            from pipeline.evaluation.throughput import measure_throughput
+
+            # The model lm-eval loaded, on the same device and dtype: no second load of the weights.
+            throughput = measure_throughput(model_dir, dtype, device, evaluation.throughput, model=tuned_run.lm.model)
+        del tuned_run
         _free_memory()
         base_raw = base_results(base, dtype, specs, source, settings, layout) if base else None
         _free_memory()
@@ -162,12 +171,6 @@ def run(
         base_values = {entry.task: entry.value for entry in benchmark_results(base_raw, specs, layout.root, settings)}
         for entry in entries:
             entry.base_value = base_values[entry.task]
-
-    throughput = None
-    if evaluation.throughput.enabled:
-        from pipeline.evaluation.throughput import measure_throughput
-
-        throughput = measure_throughput(model_dir, dtype, device, evaluation.throughput)
 
     # Everything measured: only now is anything written.
     save_raw(tuned, layout.eval_dir, "tuned")
@@ -179,7 +182,7 @@ def run(
     record = EvaluationRecord(
         harness=HARNESS,
         harness_version=harness_version(),
-        results=_merge_with_previous(entries, specs, evaluation.tasks, layout, config.name),
+        results=_merge_with_previous(entries, specs, evaluation.tasks, previous),
         throughput=throughput,
         settings={**settings.as_dict(), "dtype": dtype, "include_path": evaluation.include_path},
         base_model=({"reference": base.reference, "revision": base.revision} if base is not None else None),
@@ -189,11 +192,13 @@ def run(
 
 
 def _merge_with_previous(
-    entries: list[BenchmarkResult], evaluated: list[TaskSpec], configured: list[TaskSpec], layout: Layout, name: str
+    entries: list[BenchmarkResult],
+    evaluated: list[TaskSpec],
+    configured: list[TaskSpec],
+    previous: EvaluationRecord | None,
 ) -> list[BenchmarkResult]:
     """With --tasks, keep the recorded results of the config's other tasks; order follows the config."""
     done = {spec.name for spec in evaluated}
-    previous = read_or_new(layout.results, name).evaluation
     kept = {
         entry.task: entry
         for entry in (previous.results if previous is not None else [])
