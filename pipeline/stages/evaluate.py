@@ -35,7 +35,7 @@ from pipeline.results import BenchmarkResult, EvaluationRecord, atomic_write_tex
 from pipeline.sources import ResolvedModel, resolve_model
 
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
-BASE_CACHE_VERSION = 1
+BASE_CACHE_VERSION = 2  # 2: one simple_evaluate call per task (bit-identical to per-task lm_eval runs)
 
 
 def select_tasks(configured: list[TaskSpec], names: list[str] | None) -> list[TaskSpec]:
