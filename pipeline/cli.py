@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipeline import __version__
-from pipeline.errors import NotBuiltYet, PubctlError, UsageError
+from pipeline.errors import PubctlError, UsageError
 
 app = typer.Typer(
     name="pubctl",
@@ -32,7 +32,6 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 NAME_HELP = "Release: a file in configs/ without .yaml, or a path to a YAML file."
-STAGES = ("train", "merge", "evaluate", "card", "check", "push")
 
 
 def command(*args: Any, **kwargs: Any) -> Callable[[F], F]:
@@ -61,19 +60,14 @@ def _load(name: str):  # -> tuple[ReleaseConfig, Layout]
     return config, Layout.for_release(config.name)
 
 
-def _stage(module: str, attr: str) -> Callable[..., Any]:
-    """Import a stage function when the command runs (heavy imports stay out of --help)."""
-    import importlib
+def _chain():  # -> module pipeline.release
+    """The release chain, through which every stage command runs (it keeps the stage stamps).
 
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("pipeline"):
-            raise NotBuiltYet(f"{module} is not part of this pubctl build yet.") from None
-        raise UsageError(
-            f"{module} needs the package '{exc.name}', which is not installed. "
-            "Install the training stack with: pip install 'pubctl[train]'."
-        ) from None
+    Imported when a command runs: it is light itself, and imports each stage only to run it.
+    """
+    import pipeline.release
+
+    return pipeline.release
 
 
 def _version(value: bool) -> None:
@@ -94,16 +88,12 @@ def release(
     name: str = typer.Argument(..., help=NAME_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Plan the push instead of pushing."),
     force: bool = typer.Option(False, "--force", help="Re-run stages even when their inputs are unchanged."),
-    from_stage: str | None = typer.Option(None, "--from", help=f"First stage to run: {', '.join(STAGES)}."),
+    from_stage: str | None = typer.Option(None, "--from", help="First stage (train ... push)."),
     to_stage: str | None = typer.Option(None, "--to", help="Last stage to run."),
 ) -> None:
     """Run train -> merge -> evaluate -> card -> check -> push, skipping stages whose inputs are unchanged."""
-    for option, value in (("--from", from_stage), ("--to", to_stage)):
-        if value is not None and value not in STAGES:
-            raise UsageError(f"{option} {value!r}: not a stage; stages are {', '.join(STAGES)}.")
     config, layout = _load(name)
-    run_release = _stage("pipeline.release", "run_release")
-    run_release(config, layout, dry_run=dry_run, force=force, from_stage=from_stage, to_stage=to_stage)
+    _chain().run_release(config, layout, dry_run=dry_run, force=force, from_stage=from_stage, to_stage=to_stage)
 
 
 @command("train")
@@ -113,14 +103,14 @@ def train(
 ) -> None:
     """Train a LoRA adapter with the config's TRL method; records the training section."""
     config, layout = _load(name)
-    _stage("pipeline.release", "run_stage")("train", config, layout, resume=resume)
+    _chain().run_stage("train", config, layout, resume=resume)
 
 
 @command("merge")
 def merge(name: str = typer.Argument(..., help=NAME_HELP)) -> None:
     """Merge the adapter into the base, verify parity, save a standalone model."""
     config, layout = _load(name)
-    _stage("pipeline.release", "run_stage")("merge", config, layout)
+    _chain().run_stage("merge", config, layout)
 
 
 @command("evaluate")
@@ -132,7 +122,7 @@ def evaluate(
     """Benchmark the merged model (and its base) with lm-eval and measure generation throughput."""
     config, layout = _load(name)
     selected = [task.strip() for task in tasks.split(",") if task.strip()] if tasks else None
-    _stage("pipeline.release", "run_stage")("evaluate", config, layout, limit=limit, tasks=selected)
+    _chain().run_stage("evaluate", config, layout, limit=limit, tasks=selected)
 
 
 @command("card")
@@ -143,9 +133,9 @@ def card(
     """Render cards/NAME/README.md and plots from cards/NAME/results.json alone."""
     config, layout = _load(name)
     if check:
-        _stage("pipeline.stages.card", "check_card")(config, layout)
+        _chain().load_function("pipeline.stages.card", "check_card")(config, layout)
     else:  # through the release module, which stamps the render for `pubctl release`
-        _stage("pipeline.release", "run_stage")("card", config, layout)
+        _chain().run_stage("card", config, layout)
 
 
 @command("check")
@@ -163,7 +153,7 @@ def check(
             raise UsageError(f"--allow {item!r}: expected CHECK=REASON with a non-empty reason.")
         waivers[check_id.strip()] = reason.strip()
     config, layout = _load(name)
-    _stage("pipeline.release", "run_stage")("check", config, layout, allow=waivers)
+    _chain().run_stage("check", config, layout, allow=waivers)
 
 
 @command("push")
@@ -179,7 +169,7 @@ def push(
 ) -> None:
     """Publish the release to the Hub in one atomic commit; unchanged files are not re-sent."""
     config, layout = _load(name)
-    _stage("pipeline.release", "run_stage")(
+    _chain().run_stage(
         "push",
         config,
         layout,

@@ -192,7 +192,7 @@ class StageSpec:
     """What the release chain passes (besides push's dry_run)."""
 
     def call(self) -> Callable[..., Any]:
-        return _load_function(self.module, self.function)
+        return load_function(self.module, self.function)
 
 
 SPECS: dict[str, StageSpec] = {
@@ -271,7 +271,7 @@ SPECS: dict[str, StageSpec] = {
 }
 
 
-def _load_function(module: str, attr: str) -> Callable[..., Any]:
+def load_function(module: str, attr: str) -> Callable[..., Any]:
     """Import a stage lazily: its heavy imports happen only when it runs."""
     try:
         return getattr(importlib.import_module(module), attr)

@@ -85,7 +85,7 @@ class Recorder:
 @pytest.fixture
 def stages(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     recorder = Recorder()
-    monkeypatch.setattr(release, "_load_function", recorder.load)
+    monkeypatch.setattr(release, "load_function", recorder.load)
     return recorder
 
 
