@@ -14,7 +14,6 @@ A failure can be waived with a reason (``--allow ID=REASON`` or
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import CheckFailed, UsageError
+from pipeline.hashing import sha256_file
 from pipeline.layout import Layout
 from pipeline.parity_gate import OPTIONS, describe, parity_value
 from pipeline.results import Results, Waiver, read_results, update_results
@@ -349,7 +349,7 @@ def _model_file_checks(gates: _Gates, layout: Layout, results: Results, *, need_
                     f"{entry.path} is {path.stat().st_size:,} bytes, recorded {entry.size:,}",
                     "the recorded size",
                 )
-            elif _sha256(path) != entry.sha256:
+            elif sha256_file(path) != entry.sha256:
                 gates.fail("model_files", f"{entry.path} sha256 differs from the record", "the recorded sha256")
 
     headers = [_safetensors_header(path) for path in sorted(folder.glob("*.safetensors"))]
@@ -439,14 +439,6 @@ def _read_json(path: Path) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: invalid JSON: {exc}.") from None
     return data if isinstance(data, dict) else {}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------- evaluation

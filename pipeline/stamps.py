@@ -29,10 +29,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pipeline.hashing import sha256_file
 from pipeline.results import atomic_write_text
 
 STAMP_VERSION = 1
-CHUNK = 1 << 20
 MISSING = "missing"
 """Hash of an input or output that does not exist (never equal to a real hash)."""
 RACY_SECONDS = 2.0
@@ -75,11 +75,7 @@ class FileHasher:
         entry = self._entries.get(key)
         if entry and entry.get("stat") == signature:
             return str(entry["sha256"])
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            while chunk := handle.read(CHUNK):
-                digest.update(chunk)
-        sha = digest.hexdigest()
+        sha = sha256_file(path)
         hashed_at = time.time()
         if hashed_at - stat.st_mtime_ns / 1e9 > RACY_SECONDS:
             self._entries[key] = {"stat": signature, "sha256": sha}

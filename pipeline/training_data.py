@@ -14,12 +14,12 @@ prompt/completion rows (the chosen answer) for SFT.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import UsageError
+from pipeline.hashing import sha256_file
 from pipeline.sources import download_error, resolve_dataset_file
 
 if TYPE_CHECKING:
@@ -84,14 +84,6 @@ class PreparedData:
 
 
 # ----------------------------------------------------------------------------- loading
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _load_local(path: Path, reference: str) -> Dataset:
     from datasets import load_dataset
 

@@ -271,11 +271,11 @@ def test_stage_writes_a_standalone_model(release, tiny_model_path: Path) -> None
     assert (model.license, model.language) == ("apache-2.0", ["en", "ar"])
     on_disk = sorted(p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*") if p.is_file())
     assert [f.path for f in model.files] == on_disk
-    from pipeline.merging.facts import sha256_of
+    from pipeline.hashing import sha256_file
 
     for entry in model.files:
         assert entry.size == (model_dir / entry.path).stat().st_size > 0
-        assert entry.sha256 == sha256_of(model_dir / entry.path)
+        assert entry.sha256 == sha256_file(model_dir / entry.path)
     assert list(layout.run_dir.glob(".merge-*")) == []
 
     # a second run replaces the first completely

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
+from pipeline.hashing import sha256_file
 from pipeline.results import FileEntry
-
-CHUNK = 1 << 20
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def file_entries(folder: Path) -> list[FileEntry]:
     """Every file under ``folder`` (paths relative to it, POSIX separators, sorted)."""
     return [
-        FileEntry(path=path.relative_to(folder).as_posix(), size=path.stat().st_size, sha256=sha256_of(path))
+        FileEntry(path=path.relative_to(folder).as_posix(), size=path.stat().st_size, sha256=sha256_file(path))
         for path in sorted(p for p in folder.rglob("*") if p.is_file())
     ]
