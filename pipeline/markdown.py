@@ -113,10 +113,10 @@ def duration(seconds: float) -> str:
 
 
 def size(num_bytes: int) -> str:
-    """Bytes in binary units, as the Hub's file browser shows them."""
+    """Bytes in decimal units (kB, MB, GB), as the Hub's file browser shows them."""
     value = float(num_bytes)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
+        value /= 1000
     raise AssertionError("unreachable")

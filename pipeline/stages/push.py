@@ -48,6 +48,7 @@ from pipeline.hub_client import (
     scrub,
 )
 from pipeline.layout import Layout
+from pipeline.markdown import size as size_text
 from pipeline.provenance import git_commit
 from pipeline.results import atomic_write_text
 
@@ -590,15 +591,6 @@ def _now() -> str:
 
 
 # --------------------------------------------------------------------------- output
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"
-
-
 ACTION_STYLE = {"add": "green", "update": "yellow", "unchanged": "dim", "delete": "red"}
 
 
@@ -614,12 +606,16 @@ def _print_target(console: Console, target: TargetPlan) -> None:
     for f in target.files:
         style = ACTION_STYLE[f.action]
         table.add_row(
-            escape(f.path), _human(f.size), f"[{style}]{f.action}[/]", "LFS" if f.lfs else "git", (f.sha256 or "")[:12]
+            escape(f.path),
+            size_text(f.size),
+            f"[{style}]{f.action}[/]",
+            "LFS" if f.lfs else "git",
+            (f.sha256 or "")[:12],
         )
     console.print(table)
     console.print(
         f"  {target.count('add')} to add, {target.count('update')} to update, {target.count('delete')} to delete, "
-        f"{target.count('unchanged')} unchanged: {_human(target.bytes_to_send)} to send"
+        f"{target.count('unchanged')} unchanged: {size_text(target.bytes_to_send)} to send"
     )
     for note in target.notes:
         console.print(f"  [yellow]note:[/] {escape(note)}")
