@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ from typer.testing import CliRunner
 
 from pipeline import __version__
 from pipeline.cli import app
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 runner = CliRunner()
 HEAVY = ("torch", "transformers", "trl", "peft", "datasets", "lm_eval", "accelerate")
@@ -47,6 +50,17 @@ def imported_heavy(args: list[str], cwd: Path) -> tuple[list[str], subprocess.Co
 def test_light_commands_import_no_heavy_library(project: Path, args: list[str]) -> None:
     heavy, proc = imported_heavy(args, project)
     assert heavy == [], f"{args} imported {heavy}; stderr: {proc.stderr[-2000:]}"
+
+
+@pytest.mark.parametrize(
+    "args", [["card", "demo", "--check"], ["check", "demo"], ["push", "demo", "--card-only", "--dry-run"]]
+)
+def test_ci_path_on_a_card_bundle_imports_no_heavy_library(project: Path, args: list[str]) -> None:
+    """What release.yml runs on a tagged commit, with the light install: the committed bundle only."""
+    shutil.copytree(REPO_ROOT / "cards" / "demo", project / "cards" / "demo")
+    heavy, proc = imported_heavy(args, project)
+    assert heavy == [], f"{args} imported {heavy}; stderr: {proc.stderr[-2000:]}"
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
 
 
 def test_every_design_command_is_registered() -> None:
