@@ -29,7 +29,7 @@ from pydantic import (
 
 from pipeline.errors import ConfigError
 from pipeline.layout import project_root
-from pipeline.methods import METHODS, MethodParams
+from pipeline.methods import METHODS, MethodParams, MethodSpec
 
 BUILTIN_MODELS = ("builtin:tiny-qwen3",)
 BUILTIN_DATASETS = ("builtin:preferences",)
@@ -419,7 +419,8 @@ class ReleaseConfig(Section):
         return self._sha256
 
     @property
-    def method_spec(self):  # -> MethodSpec; untyped to keep the registry import local
+    def method_spec(self) -> MethodSpec:
+        """The registered method this config trains with."""
         return METHODS[self.method.name]
 
     @model_validator(mode="after")
