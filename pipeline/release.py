@@ -13,7 +13,8 @@ What a stage depends on is declared here, next to the order of the chain, so the
 whole cache policy can be read in one place:
 
 - train: model, data, method, lora, training; the base model and the data file.
-- merge: model, lora, merge; the adapter and the base model.
+- merge: model, lora, merge, and the hub.repo_id, card.license and card.language it records; the adapter and
+  the base model.
 - evaluate: model, evaluation; the merged model and the task files.
 - card: card, checks, hub, method, model; results.json, the templates, compared releases' results.
 - check: every section; the card bundle and the merged model.
@@ -122,7 +123,15 @@ def _train_outputs(config: ReleaseConfig, layout: Layout, hasher: FileHasher) ->
 
 
 def _merge_inputs(config: ReleaseConfig, layout: Layout, hasher: FileHasher) -> dict[str, str]:
-    return {"base model": _base_model(config, layout, hasher), "adapter": hasher.tree(layout.adapter_dir)}
+    # The merge copies hub.repo_id, card.license and card.language into the record's model section, which the
+    # card renders: those fields (not their whole sections, whose prose edits must not re-merge) are its inputs.
+    recorded = {"hub.repo_id": config.hub.repo_id, "card.license": config.card.license}
+    recorded["card.language"] = list(config.card.language)
+    return {
+        "base model": _base_model(config, layout, hasher),
+        "adapter": hasher.tree(layout.adapter_dir),
+        "recorded config fields": canonical_hash(recorded),
+    }
 
 
 def _merge_outputs(config: ReleaseConfig, layout: Layout, hasher: FileHasher) -> dict[str, str]:

@@ -139,6 +139,29 @@ def test_a_config_edit_reruns_the_stage_that_reads_it_and_what_depends_on_its_ou
     assert stages.names() == list(release.STAGES)
 
 
+def test_a_config_field_the_merge_records_reruns_the_merge(
+    stages: Recorder, release_of: Callable[..., Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The merge copies card.license/language and hub.repo_id into results.model, which the card renders:
+    # a licence change that re-rendered the card alone would publish the old licence.
+    config, layout = release_of()
+    release.run_release(config, layout)
+    stages.calls.clear()
+    capsys.readouterr()
+
+    config, layout = release_of({"card": {"license": "mit"}})
+    assert config.card.license == "mit"
+    release.run_release(config, layout)
+    assert stages.names()[:1] == ["merge"]
+    assert "input recorded config fields changed" in capsys.readouterr().err
+    stages.calls.clear()
+
+    # A card prose edit does not re-merge.
+    config, layout = release_of({"card": {"license": "mit", "model_name": "renamed"}})
+    release.run_release(config, layout)
+    assert "merge" not in stages.names()
+
+
 def test_content_not_timestamps_decides(stages: Recorder, release_of: Callable[..., Any]) -> None:
     config, layout = release_of()
     release.run_release(config, layout)
