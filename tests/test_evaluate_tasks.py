@@ -124,3 +124,23 @@ def test_chance_from_items() -> None:
     ]
     assert chance_from_samples(mc2, "acc") == pytest.approx((2 / 5 + 1 / 4) / 2)
     assert chance_from_samples(four, "exact_match") is None
+
+
+def test_offline_flags_are_restored_when_first_imported_inside() -> None:
+    """A first import of huggingface_hub / datasets inside hf_offline must not leave the process offline."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from pipeline.evaluation.harness import hf_offline\n"
+        "with hf_offline(True):\n"
+        "    import huggingface_hub.constants as c\n"
+        "    assert c.is_offline_mode()\n"
+        "import datasets.config as d, huggingface_hub.constants as c\n"
+        "print(c.is_offline_mode(), d.HF_HUB_OFFLINE, d.HF_DATASETS_OFFLINE)\n"
+    )
+    online = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+    env = {key: value for key, value in os.environ.items() if key not in online}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False", "False"]

@@ -43,11 +43,13 @@ def hf_offline(enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    saved_env = {name: os.environ.get(name) for name in OFFLINE_VARIABLES}
-    os.environ.update(dict.fromkeys(OFFLINE_VARIABLES, "1"))
+    # Imported before the environment changes: a first import inside this block would read the offline values,
+    # the saved flags would be those, and restoring them would leave the whole process offline afterwards.
     import datasets.config
     import huggingface_hub.constants
 
+    saved_env = {name: os.environ.get(name) for name in OFFLINE_VARIABLES}
+    os.environ.update(dict.fromkeys(OFFLINE_VARIABLES, "1"))
     flags = [
         (huggingface_hub.constants, "HF_HUB_OFFLINE"),
         (datasets.config, "HF_HUB_OFFLINE"),
