@@ -17,7 +17,7 @@ from test_card_records import HOSTILE, HOSTILE_TEXT, bad_card_record, hostile_re
 
 from pipeline.config import load_config
 from pipeline.errors import CheckFailed, UsageError
-from pipeline.results import read_results, write_results
+from pipeline.results import DatasetRecord, read_results, write_results
 from pipeline.stages.card import check_card, render_card
 
 KTO = {"model": {"base_model": "Qwen/Qwen3-0.6B", "dtype": "bfloat16"}, "method": {"name": "kto", "beta": 0.1}}
@@ -169,6 +169,25 @@ def test_hostile_values_appear_literally_and_break_nothing(make_config, project)
     assert HOSTILE["arabic"] in " ".join(cells)
     # The hostile waiver reason is shown in the waiver table, literally.
     assert HOSTILE_TEXT.replace("\r\n", "\n") in cells
+
+
+def test_local_base_model_and_data_stay_out_of_the_front_matter(make_config, project):
+    """``models/base`` and ``data/prefs.jsonl`` are valid repo ids too: the front matter must not link them."""
+    record = realistic_record("local")
+    record.model.base_model = "models/base"
+    (project / "models" / "base").mkdir(parents=True)
+    record.training.datasets = [
+        DatasetRecord(id="data/prefs.jsonl", split="train", revision="sha256:" + "e" * 64, rows=96)
+    ]
+    config, layout = _release(make_config, project, record)
+
+    text = render_card(config, layout).read_text(encoding="utf-8")
+
+    data = ModelCard(text).data
+    assert data.base_model is None and getattr(data, "base_model_relation", None) is None
+    assert data.datasets is None
+    assert "huggingface.co/datasets/data/prefs.jsonl" not in text
+    assert "huggingface.co/models/base" not in text
 
 
 def test_a_limited_evaluation_is_called_a_subset(make_config, project):

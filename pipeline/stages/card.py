@@ -140,7 +140,7 @@ def render(config: ReleaseConfig, layout: Layout, *, reuse_plots: bool = False) 
     context = build_context(config, layout, results, plots)
     context["method_partial"] = _method_partial(env, context["method_name"])
     body = _render_body(env, template_name, context)
-    front = card_data(config, results).to_yaml()
+    front = card_data(config, results, layout.root).to_yaml()
     readme = f"---\n{front}\n---\n\n{body}"
     return RenderedCard(readme=readme, plots={plot.name: plot.png for plot in plots})
 
@@ -161,14 +161,24 @@ def is_hub_id(value: str, root: Path | None = None) -> bool:
     return True
 
 
-def card_data(config: ReleaseConfig, results: Results) -> ModelCardData:
-    """The front matter as data: huggingface_hub dumps it, so no record value can break the YAML."""
+def _is_hub_dataset(dataset_id: str, revision: str | None, root: Path | None) -> bool:
+    # The train stage pins a local file by its digest ("sha256:<hex>"), a Hub dataset by a commit:
+    # the record tells them apart even where the local file is not checked out (CI, another machine).
+    return not (revision or "").startswith("sha256:") and is_hub_id(dataset_id, root)
+
+
+def card_data(config: ReleaseConfig, results: Results, root: Path | None = None) -> ModelCardData:
+    """The front matter as data: huggingface_hub dumps it, so no record value can break the YAML.
+
+    ``root`` is the checkout a relative local path is resolved against: the front matter and the
+    body must agree on what is a Hub id (``data/prefs.jsonl`` is also a valid repo id).
+    """
     from huggingface_hub import EvalResult, ModelCardData
 
     model = results.model
     title = _title(config)
     base_model = model.base_model if model else config.model.base_model
-    hub_base = base_model if is_hub_id(base_model) else None
+    hub_base = base_model if is_hub_id(base_model, root) else None
     extra: dict[str, Any] = {}
     if hub_base is not None and model is not None and results.merge is not None:
         # The LoRA was merged into full weights: a fine-tune of the base, not an adapter.
@@ -195,7 +205,7 @@ def card_data(config: ReleaseConfig, results: Results) -> ModelCardData:
                 )
             )
     training = results.training
-    datasets = [ds.id for ds in training.datasets if is_hub_id(ds.id)] if training else []
+    datasets = [ds.id for ds in training.datasets if _is_hub_dataset(ds.id, ds.revision, root)] if training else []
     method = training.method if training else config.method.name
     tags = _unique(["pubctl", "trl", method.replace("_", "-"), "lora", *config.card.tags])
     return ModelCardData(
@@ -271,7 +281,9 @@ def build_context(config: ReleaseConfig, layout: Layout, results: Results, plots
                 "split": ds.split,
                 "revision": ds.revision,
                 "rows": ds.rows,
-                "url": f"https://huggingface.co/datasets/{ds.id}" if is_hub_id(ds.id, layout.root) else None,
+                "url": f"https://huggingface.co/datasets/{ds.id}"
+                if _is_hub_dataset(ds.id, ds.revision, layout.root)
+                else None,
             }
             for ds in (training.datasets if training else [])
         ],
