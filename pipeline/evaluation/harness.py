@@ -263,17 +263,34 @@ def _leaves(results: dict[str, Any], name: str) -> list[str]:
     return [leaf for child in children for leaf in _leaves(results, child)]
 
 
-def _stderr_method(configs: list[dict[str, Any]], metric: str, bootstrap_iters: int) -> str:
-    """How lm-eval computed the stderr: closed form for mean metrics, bootstrap for the others it knows."""
-    aggregations = {
-        item.get("aggregation")
-        for config in configs
-        for item in config.get("metric_list") or []
-        if item.get("metric") == metric
-    }
-    if aggregations == {"mean"}:
-        return "closed-form (sample std / sqrt(n)); lm-eval bootstraps only non-mean metrics"
-    return f"bootstrap ({bootstrap_iters} resamples)"
+def _stderr_method(configs: list[dict[str, Any]], metric: str, bootstrap_iters: int, group: bool) -> str:
+    """How lm-eval computed the recorded stderr, decided by lm-eval's own ``stderr_for_metric``.
+
+    lm-eval uses a closed form for ``mean`` (sample std / sqrt(n)) and ``acc_all``, bootstraps a fixed list of
+    other aggregations with ``bootstrap_iters`` resamples, and has none for the rest. A group's stderr is not
+    computed from items at all: lm-eval pools its subtasks' stderrs (size-weighted, or for an unweighted mean).
+    """
+    from lm_eval.api.metrics import acc_all_stderr, mean_stderr, stderr_for_metric
+    from lm_eval.api.registry import get_aggregation
+
+    methods = set()
+    for config in configs:
+        for item in config.get("metric_list") or []:
+            if item.get("metric") != metric:
+                continue
+            name = item.get("aggregation")
+            aggregation = get_aggregation(name) if isinstance(name, str) else None
+            estimator = stderr_for_metric(aggregation, bootstrap_iters) if aggregation is not None else None
+            if estimator is None:
+                methods.add(f"none (lm-eval has no stderr for the aggregation {name!r})")
+            elif estimator in (mean_stderr, acc_all_stderr):
+                methods.add(f"closed-form ({name}: sample std / sqrt(n), no bootstrap)")
+            else:
+                methods.add(f"bootstrap ({bootstrap_iters} resamples of the {name} aggregation)")
+    method = "; ".join(sorted(methods)) or "unknown (the task config lists no aggregation for this metric)"
+    if group:
+        return f"pooled by lm-eval's group aggregation from its {len(configs)} subtasks' stderrs, each {method}"
+    return method
 
 
 def benchmark_results(
@@ -310,7 +327,7 @@ def benchmark_results(
                 n=sum(int(results["n-samples"][leaf]["effective"]) for leaf in leaves),
                 chance=chance,
                 filter=filter_name,
-                stderr_method=_stderr_method(configs, metric, settings.bootstrap_iters),
+                stderr_method=_stderr_method(configs, metric, settings.bootstrap_iters, group=leaves != [spec.name]),
                 limit=settings.limit,
                 task_version=str(results.get("versions", {}).get(spec.name)),
                 harness=HARNESS,
