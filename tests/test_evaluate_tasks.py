@@ -144,3 +144,21 @@ def test_offline_flags_are_restored_when_first_imported_inside() -> None:
     env = {key: value for key, value in os.environ.items() if key not in online}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False", "False"]
+
+
+def test_user_task_digest_covers_data_files_outside_the_folder(tmp_path: Path) -> None:
+    """The base-result cache key changes when a user task's data file (kept outside its folder) changes."""
+    from pipeline.evaluation.tasks import folder_digest
+
+    data = tmp_path / "data" / "items.jsonl"
+    data.parent.mkdir()
+    data.write_text('{"q": "a"}\n', encoding="utf-8")
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    (tasks / "mine.yaml").write_text(
+        f"task: mine\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {data}\n", encoding="utf-8"
+    )
+    before = folder_digest(tasks)
+    assert folder_digest(tasks) == before
+    data.write_text('{"q": "b"}\n', encoding="utf-8")
+    assert folder_digest(tasks) != before

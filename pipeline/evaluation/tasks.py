@@ -124,12 +124,44 @@ def materialize_tasks(source: Path, dest: Path) -> Path:
     return dest
 
 
+def _data_file_values(data_files: Any) -> list[str]:
+    """The file names in a task's ``dataset_kwargs.data_files`` (a string, a list, or a split mapping)."""
+    if isinstance(data_files, str):
+        return [data_files]
+    if isinstance(data_files, list):
+        return [item for item in data_files if isinstance(item, str)]
+    if isinstance(data_files, dict):
+        return [name for files in data_files.values() for name in _data_file_values(files)]
+    return []
+
+
+def _named_data_files(path: Path) -> list[Path]:
+    """Local data files a task YAML names, resolved as lm-eval resolves them (against the working directory)."""
+    try:
+        data = _read_task_yaml(path)
+    except (yaml.YAMLError, UsageError):
+        return []  # not a task file pubctl can read; its bytes are still hashed, and lm-eval reports it if broken
+    values = _data_file_values((data.get("dataset_kwargs") or {}).get("data_files"))
+    return [Path(value) if Path(value).is_absolute() else Path.cwd() / value for value in values]
+
+
 def folder_digest(folder: Path) -> str:
-    """sha256 over a task folder's files and the data files its YAMLs name (the base-result cache key)."""
+    """sha256 over a task folder's files and the local data files its YAMLs name (the base-result cache key).
+
+    The data files matter as much as the task definitions: a user task whose JSONL lives outside the folder
+    and is edited must not be answered from the cache. Files inside the folder are hashed once, as part of it.
+    """
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for path in files:
         digest.update(str(path.relative_to(folder)).encode())
         digest.update(path.read_bytes())
+    inside = {path.resolve() for path in files}
+    for yaml_file in (p for p in files if p.suffix in (".yaml", ".yml")):
+        for data_file in _named_data_files(yaml_file):
+            if data_file.is_file() and data_file.resolve() not in inside:
+                digest.update(str(data_file.resolve()).encode())
+                digest.update(hashlib.sha256(data_file.read_bytes()).digest())
     return digest.hexdigest()
 
 
