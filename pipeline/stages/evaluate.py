@@ -14,6 +14,7 @@ import gc
 import hashlib
 import json
 import tempfile
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,8 @@ def base_cache_key(
         "tasks": [[spec.name, spec.num_fewshot] for spec in specs],
         "task_source": [str(source.include_path) if not source.offline else "builtin", source.digest],
         "harness": [HARNESS, harness_version()],
+        # The libraries that compute the log-likelihoods: an upgrade changes the scores in their last digits.
+        "libraries": {name: metadata.version(name) for name in ("torch", "transformers")},
         **settings.as_dict(),
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
