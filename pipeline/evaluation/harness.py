@@ -293,6 +293,12 @@ def _stderr_method(configs: list[dict[str, Any]], metric: str, bootstrap_iters: 
     return method
 
 
+def _task_version(results: dict[str, Any], task: str) -> str | None:
+    """lm-eval's version of ``task`` as text, or None when it reports none (never the string 'None')."""
+    version = (results.get("versions") or {}).get(task)
+    return None if version is None else str(version)
+
+
 def benchmark_results(
     results: dict[str, Any], specs: list[TaskSpec], root: Path, settings: HarnessSettings
 ) -> list[BenchmarkResult]:
@@ -329,7 +335,7 @@ def benchmark_results(
                 filter=filter_name,
                 stderr_method=_stderr_method(configs, metric, settings.bootstrap_iters, group=leaves != [spec.name]),
                 limit=settings.limit,
-                task_version=str(results.get("versions", {}).get(spec.name)),
+                task_version=_task_version(results, spec.name),
                 harness=HARNESS,
                 harness_version=version,
             )
