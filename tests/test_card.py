@@ -190,6 +190,34 @@ def test_local_base_model_and_data_stay_out_of_the_front_matter(make_config, pro
     assert "huggingface.co/models/base" not in text
 
 
+@pytest.mark.parametrize("conversational", [True, False, None])
+def test_usage_says_how_the_model_was_trained_to_be_prompted(make_config, project, conversational):
+    """TRL applies the chat template to conversations only: the card must not claim it for plain-text data."""
+    record = realistic_record(f"usage-{conversational}")
+    if conversational is not None:
+        record.training.datasets[0].conversational = conversational  # what the train stage records
+    config, layout = _release(make_config, project, record)
+
+    usage = render_card(config, layout).read_text(encoding="utf-8").split("## How to use", 1)[1].split("## ", 1)[0]
+
+    assert ("exactly as in training" in usage) is (conversational is True)
+    assert ("apply_chat_template(messages" in usage) is (conversational is not False)
+    assert ('tokenizer("Give me' in usage) is (conversational is False)
+    if conversational is None:
+        assert "does not say whether the training data were conversations" in usage
+
+
+def test_limitations_name_the_kind_of_tuning(make_config, project):
+    record = realistic_record("sft-lim", method="sft", method_params={})
+    name = _with_method(make_config, project, record.release, "sft")
+    layout = write_record(project, record)
+
+    text = render_card(load_config(name), layout).read_text(encoding="utf-8")
+
+    assert "Supervised fine-tuning teaches the model to imitate" in text
+    assert "Preference tuning" not in text
+
+
 def test_a_limited_evaluation_is_called_a_subset(make_config, project):
     record = realistic_record("limited")
     record.evaluation.settings = {"limit": 20, "batch_size": 8, "device": "cpu"}  # what the evaluate stage adds

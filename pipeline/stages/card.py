@@ -258,6 +258,10 @@ def build_context(config: ReleaseConfig, layout: Layout, results: Results, plots
     ]
     # One entry per stage command: model and merge are both written by `pubctl merge`.
     missing = [item for i, item in enumerate(missing) if item["command"] not in {m["command"] for m in missing[:i]}]
+    # The train stage records whether each dataset was conversational (TRL applies the chat template
+    # only to conversations): None where the record does not say, or its datasets disagree.
+    formats = {(ds.model_extra or {}).get("conversational") for ds in (training.datasets if training else [])}
+    trained_on_chat = formats.pop() if len(formats) == 1 and formats <= {True, False} else None
     hp = training.hyperparameters if training else None
     return {
         "release": layout.name,
@@ -296,6 +300,8 @@ def build_context(config: ReleaseConfig, layout: Layout, results: Results, plots
         "base_label": base_model if evaluation and any(r.base_value is not None for r in evaluation.results) else None,
         "usage_dtype": model.dtype if model else "auto",
         "usage_prompt": USAGE_PROMPTS.get(language[0], USAGE_PROMPTS["en"]),
+        "trained_on_chat": trained_on_chat,
+        "preference_tuned": spec.consumes != "text",
         "plots": [{"path": f"plots/{plot.name}", "alt": plot.alt, "title": plot.title} for plot in plots],
         "near_chance": near_chance,
         "eval_limit": eval_limit,
