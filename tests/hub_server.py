@@ -435,7 +435,10 @@ class HubServer:
         }
 
     def preupload(self, repo: Repo, revision: str, body: dict[str, Any], create_pr: bool) -> dict[str, Any]:
-        commit = self._commit_of(repo, "main" if create_pr and repo.resolve(revision) is None else revision)
+        if create_pr and revision not in repo.branches:
+            # As on the Hub: a pull request targets an existing branch (huggingface_hub's create_commit docs).
+            raise HubError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+        commit = self._commit_of(repo, revision)
         files = []
         for item in body.get("files", []):
             path, size = item["path"], int(item["size"])
@@ -488,9 +491,11 @@ class HubServer:
         header = lines[0]["value"]
         parent_commit = header.get("parentCommit")
         if create_pr:
-            base = parent_commit or repo.resolve(revision)
-            if base is None or base not in repo.commits:
+            if revision not in repo.branches:
                 raise HubError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+            base = parent_commit or repo.branches[revision]
+            if base not in repo.commits:
+                raise HubError(404, f"Invalid rev id: {base}", "RevisionNotFound")
         else:
             if revision not in repo.branches:
                 raise HubError(404, f"Invalid rev id: {revision}", "RevisionNotFound")

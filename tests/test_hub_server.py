@@ -107,3 +107,16 @@ def test_branches_tags_and_pull_requests(hub: HubServer, api) -> None:
     assert pr.pr_url and refs.pull_requests and refs.pull_requests[0].target_commit == pr.oid
     assert api.model_info("org/refs").sha == base  # the PR did not touch main
     assert set(hub.files("org/refs", "v1")) == {".gitattributes", "x.txt"}
+
+
+def test_a_pull_request_needs_an_existing_branch(hub: HubServer, api) -> None:
+    # huggingface_hub's create_commit docs: a create_pr revision that is not a branch is RevisionNotFound.
+    from huggingface_hub import CommitOperationAdd
+    from huggingface_hub.errors import RevisionNotFoundError
+
+    api.create_repo("org/prs")
+    with pytest.raises(RevisionNotFoundError):
+        api.create_commit(
+            "org/prs", [CommitOperationAdd("y.txt", b"y")], commit_message="y", revision="nope", create_pr=True
+        )
+    assert not hub.repos["org/prs"].pull_requests

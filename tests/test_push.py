@@ -279,6 +279,25 @@ def test_branch_tag_and_pull_request(
     assert hub.files(REPO, "refs/pr/1")["README.md"] == layout.readme.read_bytes()
 
 
+def test_a_pull_request_to_a_missing_branch_is_refused_before_anything_is_sent(
+    release: tuple[ReleaseConfig, Layout], hub: HubServer
+) -> None:
+    config, layout = release
+    plan = push.run(config, layout, dry_run=True, revision="rc", create_pr=True)
+    assert any("existing branch" in blocker for blocker in plan.model.blockers)
+    with pytest.raises(UsageError, match="existing branch"):
+        push.run(config, layout, revision="rc", create_pr=True)
+    assert not hub.repos  # refused before the repository was created
+
+    push.run(config, layout)
+    head = hub.history(REPO)[0].oid
+    mark = hub.mark()
+    with pytest.raises(UsageError, match="existing branch"):
+        push.run(config, layout, revision="rc", create_pr=True)
+    assert hub.history(REPO)[0].oid == head and not hub.repos[REPO].pull_requests
+    assert not {"preupload", "lfs_batch", "commit", "branch"} & set(hub.kinds_since(mark))
+
+
 def test_an_existing_tag_on_another_commit_is_refused(
     release: tuple[ReleaseConfig, Layout], hub: HubServer, make_config: Callable[..., str]
 ) -> None:

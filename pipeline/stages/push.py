@@ -449,6 +449,13 @@ def _plan(
             target.notes.append("the repository exists and is public: pubctl does not change its visibility")
         if not remote.branch_exists and not options.create_pr:
             target.notes.append(f"branch {revision} will be created from main at {remote.head and remote.head[:12]}")
+    # The Hub opens a pull request only against an existing branch (RevisionNotFound otherwise); a new
+    # repository has main alone.
+    if options.create_pr and remote.readable and not remote.branch_exists and (remote.exists or revision != "main"):
+        target.blockers.append(
+            f"a pull request needs an existing branch and {revision} does not exist: push without --create-pr "
+            "to create it, or open the pull request against an existing branch with --revision"
+        )
     if tag and remote.readable and tag in remote.tags:
         tagged = remote.tags[tag]
         if target.changes or tagged != remote.head:
@@ -482,6 +489,9 @@ def _push(
                     f"push --card-only: {repo_id} is not on the Hub (or not visible with this token); "
                     "a card-only push publishes the card of a model already there. Push the whole release first."
                 )
+            early = _plan(api, role, repo_id, files, title, options, remote)
+            if early.blockers:  # refused before the repository is created: nothing half-done
+                raise UsageError(f"push to {repo_id}@{revision}: {'; '.join(early.blockers)}. Nothing was sent.")
             api.create_repo(repo_id, private=options.private, exist_ok=True)
             remote = read_remote(api, repo_id, revision)
             created = True
