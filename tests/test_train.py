@@ -235,6 +235,35 @@ def test_a_non_finite_loss_fails_and_writes_nothing(
     assert_nothing_written(layout)
 
 
+@pytest.mark.slow
+def test_a_nan_step_loss_reaches_the_record_check(
+    make_config: Callable[..., str], project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loss that really turns NaN in training is refused as such: transformers' default logging filter
+    would log the mean of the earlier losses in its place."""
+    from pipeline.stages.train import run
+
+    spec = METHODS["dpo"]
+
+    def build(ctx):
+        trainer = spec.build_trainer(ctx)
+        compute_loss = trainer.compute_loss
+
+        def diverging(model, inputs, *args, **kwargs):
+            loss = compute_loss(model, inputs, *args, **kwargs)
+            return loss * float("nan") if trainer.state.global_step == 1 else loss
+
+        trainer.compute_loss = diverging
+        return trainer
+
+    monkeypatch.setitem(METHODS, "dpo", dataclasses.replace(spec, build_trainer=build))
+    name = make_config("nan-step", small("dpo"))
+    layout = Layout.for_release(name, project)
+    with pytest.raises(StageFailed, match=r"non-finite loss \(nan\) at step 2"):
+        run(load_config(name, project), layout)
+    assert_nothing_written(layout)
+
+
 def test_zero_optimizer_steps_is_a_failed_stage(make_config: Callable[..., str], project: Path) -> None:
     from pipeline.stages.train import build_record
 

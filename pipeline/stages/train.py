@@ -291,6 +291,9 @@ def training_arguments(config: ReleaseConfig, layout: Layout, *, model_dtype: An
         "num_train_epochs": t.epochs,
         "max_steps": t.max_steps,
         "logging_steps": t.logging_steps,
+        # transformers' default replaces a NaN/inf step loss by the mean of earlier ones before logging it, which
+        # would hide a diverged run from build_record's non-finite-loss check; log the loss as computed.
+        "logging_nan_inf_filter": False,
         "save_strategy": "steps",
         "save_steps": t.save_steps,
         "save_total_limit": t.save_total_limit,
