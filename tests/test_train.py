@@ -139,6 +139,51 @@ def test_the_record_holds_every_field(train, project: Path) -> None:
 
 
 @pytest.mark.slow
+def test_samples_are_the_rows_the_trainer_consumed_across_epochs(train, monkeypatch: pytest.MonkeyPatch) -> None:
+    """10 rows in batches of 2 with 2 accumulation steps: an epoch is 3 optimizer steps, the third one short.
+    Step 4 is the first of epoch 2, so the trainer has consumed 10 + 4 rows (not 4 × 4)."""
+    spec = METHODS["sft"]
+    consumed: list[int] = []
+
+    def build(ctx):
+        trainer = spec.build_trainer(ctx)
+        compute_loss = trainer.compute_loss
+
+        def counting(model, inputs, *args, **kwargs):
+            if model.training:
+                consumed.append(int(inputs["input_ids"].shape[0]))
+            return compute_loss(model, inputs, *args, **kwargs)
+
+        trainer.compute_loss = counting
+        return trainer
+
+    monkeypatch.setitem(METHODS, "sft", dataclasses.replace(spec, build_trainer=build))
+    record, _ = train(small("sft", data={"max_samples": 10}, training={"max_steps": 4}))
+    assert record.steps == 4 and record.datasets[0].rows == 10
+    assert consumed == [2, 2, 2, 2, 2, 2, 2] and record.samples == sum(consumed) == 14
+
+
+def test_samples_seen_counts_each_epoch_once() -> None:
+    from pipeline.stages.train import samples_seen
+
+    def seen(steps: int, rows: int, batch: int, accumulation: int, processes: int) -> int:
+        return samples_seen(
+            steps,
+            rows=rows,
+            per_device_batch_size=batch,
+            gradient_accumulation_steps=accumulation,
+            num_processes=processes,
+        )
+
+    assert seen(3, 36, 2, 2, 1) == 12
+    assert seen(3, 10, 2, 2, 1) == 10 and seen(4, 10, 2, 2, 1) == 14 and seen(6, 10, 2, 2, 1) == 20
+    # two processes: 32 rows are 16 batches, 8 per process, one row of each process per step
+    assert seen(8, 32, 2, 1, 2) == 32 and seen(9, 32, 2, 1, 2) == 36
+    # 33 rows on 2 processes: 17 batches, 9 per process (the short one padded); the padding is not counted
+    assert seen(9, 33, 2, 1, 2) == 33 and seen(10, 33, 2, 1, 2) == 37
+
+
+@pytest.mark.slow
 def test_resume_continues_from_the_saved_step(train) -> None:
     first, layout = train(small("dpo", training={"max_steps": 2, "save_steps": 2}))
     assert first.steps == 2 and (layout.train_dir / "checkpoint-2").is_dir()

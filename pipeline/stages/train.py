@@ -411,6 +411,24 @@ def _finite(value: Any) -> bool:
     return not isinstance(value, float) or math.isfinite(value)
 
 
+def samples_seen(
+    steps: int, *, rows: int, per_device_batch_size: int, gradient_accumulation_steps: int, num_processes: int
+) -> int:
+    """Training rows consumed by ``steps`` optimizer steps, epochs included, as transformers batches them.
+
+    Each epoch is cut into batches of ``per_device_batch_size`` rows (the last may be partial), dealt round-robin
+    to the processes (accelerate pads a rank short of a batch with repeated rows, not counted here), and each
+    optimizer step takes ``gradient_accumulation_steps`` batches per process (the epoch's last step what is left).
+    So every full epoch is ``rows`` samples; steps × effective batch would count an epoch's short last step as
+    full and overstate every later epoch.
+    """
+    batches_per_process = math.ceil(math.ceil(rows / per_device_batch_size) / num_processes)
+    steps_per_epoch = max(math.ceil(batches_per_process / gradient_accumulation_steps), 1)
+    epochs, steps_into_epoch = divmod(steps, steps_per_epoch)
+    rows_per_step = per_device_batch_size * gradient_accumulation_steps * num_processes
+    return epochs * rows + min(steps_into_epoch * rows_per_step, rows)
+
+
 def build_record(
     config: ReleaseConfig,
     *,
@@ -456,8 +474,13 @@ def build_record(
             f"training of '{config.name}' logged no loss in {steps} steps (training.logging_steps is "
             f"{t.logging_steps}); nothing was recorded. Log at least once: logging_steps <= the number of steps."
         )
-    # Every batch is full except the last of an epoch, so the count is capped at the rows of the epochs run.
-    samples = min(steps * t.effective_batch_size, math.ceil(state.epoch or 0) * rows_trained)
+    samples = samples_seen(
+        steps,
+        rows=rows_trained,
+        per_device_batch_size=t.per_device_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        num_processes=t.launcher.num_processes,
+    )
     if samples < config.checks.min_samples:
         raise StageFailed(
             f"training of '{config.name}' saw {samples} samples, fewer than checks.min_samples "
