@@ -179,6 +179,19 @@ def test_streaming_merge_equals_peft(case: str, bases: dict[str, Path], tmp_path
             assert not torch.equal(original[name], merged[name]), name
 
 
+@pytest.mark.parametrize("lora", [{"target_modules": ATTN}, {"target_modules": ["embed_tokens", "v_proj"]}])
+def test_requested_float32_from_a_bf16_base_equals_peft(
+    lora: dict[str, Any], bases: dict[str, Path], tmp_path: Path
+) -> None:
+    """model.dtype float32 on a bf16 base: merged in float32 like peft on the upcast base, not rounded to bf16."""
+    adapter_dir = make_adapter(bases["bf16"], tmp_path / "adapter", r=4, lora_alpha=8, **lora)
+    adapter = load_adapter(adapter_dir)
+    merge_streaming(Checkpoint.read(bases["bf16"]), adapter, tmp_path / "streaming", "5GB", "float32")
+    merge_with_peft(bases["bf16"], adapter_dir, tmp_path / "peft", "5GB", dtype="float32")
+    assert_same_weights(tmp_path / "streaming", tmp_path / "peft", atol=1e-6, rtol=0.0)
+    assert {t.dtype for t in all_tensors(tmp_path / "streaming").values()} == {torch.float32}
+
+
 def test_output_shards_and_index(bases: dict[str, Path], tmp_path: Path) -> None:
     adapter = load_adapter(make_adapter(bases["sharded"], tmp_path / "adapter", r=4, lora_alpha=8, target_modules=ATTN))
     base = Checkpoint.read(bases["sharded"])

@@ -95,19 +95,27 @@ class StreamingResult:
     """Base tensors whose values the adapter changed or replaced."""
 
 
-def tied_embeddings(base: Checkpoint, adapter: Adapter, read) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _load_dtype(tensor: torch.Tensor, out_dtype: torch.dtype | None) -> torch.dtype:
+    """The dtype a tensor has in the model peft merges: the requested model.dtype for floating tensors, else its own."""
+    return out_dtype if out_dtype is not None and tensor.is_floating_point() else tensor.dtype
+
+
+def tied_embeddings(
+    base: Checkpoint, adapter: Adapter, read, out_dtype: torch.dtype | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Merged input embedding and, when it must be stored apart, the merged output head of a tied base."""
     embed = base.embed_name
     assert embed is not None  # refusals.check_adapter_fits guarantees it for a tied base
     weight = read(embed)
+    dtype = _load_dtype(weight, out_dtype)
     # In peft the head *is* the embedding's base weight, so a saved base_layer of either replaces both.
     start = adapter.base_layers.get(embed, adapter.base_layers.get(LM_HEAD, weight))
     sides = {}
     for name in (embed, LM_HEAD):
-        value = adapter.replacements.get(name, start)
+        value = adapter.replacements.get(name, start).to(dtype)
         if name in adapter.edits:
-            value = merge_tensor(value.to(weight.dtype), adapter.edits[name])
-        sides[name] = value.to(weight.dtype)
+            value = merge_tensor(value, adapter.edits[name])
+        sides[name] = value
     if weights_equal(sides[embed], sides[LM_HEAD], nearly=adapter.ensure_weight_tying):
         return sides[embed], None
     return sides[embed], sides[LM_HEAD]
@@ -133,7 +141,7 @@ def merge_streaming(
             return handle.get_tensor(name)
 
     if base.tied and {base.embed_name, LM_HEAD} & adapter.touched:
-        embed, head = tied_embeddings(base, adapter, read_base)
+        embed, head = tied_embeddings(base, adapter, read_base, out_dtype)
         precomputed[base.embed_name] = embed
         if head is not None:
             precomputed[LM_HEAD] = head
@@ -162,15 +170,16 @@ def merge_streaming(
                 tensor = precomputed.pop(name)
             else:
                 tensor = read_base(name)
-                original = tensor
-                tensor = adapter.base_layers.get(name, tensor).to(original.dtype)
-                tensor = adapter.replacements.get(name, tensor).to(original.dtype)
+                # Cast to the output dtype before merging, as peft merges into the model loaded with model.dtype:
+                # merging in the base's dtype and casting afterwards would round a bfloat16 base's merge to
+                # bfloat16 even when float32 was asked for.
+                dtype = _load_dtype(tensor, out_dtype)
+                tensor = adapter.base_layers.get(name, tensor).to(dtype)
+                tensor = adapter.replacements.get(name, tensor).to(dtype)
                 if name in adapter.edits:
                     tensor = merge_tensor(tensor, adapter.edits[name])
             if name in adapter.touched:
                 changed.append(name)
-            if out_dtype is not None and tensor.is_floating_point():
-                tensor = tensor.to(out_dtype)
             shard[name] = tensor.contiguous()
             parameters += tensor.numel()
         save_file(shard, out_dir / filename, metadata={"format": "pt"})
