@@ -75,8 +75,14 @@ DTYPE_BYTES = {
 }
 DTYPE_NAMES = {"F64": "float64", "F32": "float32", "BF16": "bfloat16", "F16": "float16"}
 NAME_BYTES = {"float64": 8, "float32": 4, "bfloat16": 2, "float16": 2}
-# Metrics bounded to [0, 1] as lm-eval reports them (it reports fractions, not percentages).
-UNIT_METRICS = re.compile(r"^(acc|acc_norm|mc1|mc2|exact_match|em|f1|brier_score|mcc|pass@\d+)(_.*)?$")
+# Ranges of bounded metrics as lm-eval computes them (fractions, not percentages); any other metric
+# only has to be finite. MCC is a correlation (negative near chance); lm-eval's brier_score sums the
+# squared error over all classes, so a confident wrong answer scores 2 (lm_eval/api/metrics.py).
+METRIC_RANGES: tuple[tuple[re.Pattern[str], float, float], ...] = (
+    (re.compile(r"^(acc|acc_norm|mc1|mc2|exact_match|em|f1|pass@\d+)(_.*)?$"), 0.0, 1.0),
+    (re.compile(r"^mcc(_.*)?$"), -1.0, 1.0),
+    (re.compile(r"^brier_score(_.*)?$"), 0.0, 2.0),
+)
 GENERIC_DEVICES = frozenset(
     {"", "cpu", "cuda", "gpu", "mps", "xpu", "auto", "unknown", "unknown cpu", "device", "none", "null"}
 )
@@ -465,15 +471,15 @@ def _evaluation_checks(gates: _Gates, config: ReleaseConfig, results: Results) -
             missing.append("n")
         if missing:
             gates.fail("benchmark_fields", f"{row.task}: no {', '.join(missing)}", "dataset, split, n and stderr")
-        bounded = UNIT_METRICS.match(row.metric) is not None
+        bounds = _metric_range(row.metric)
         for label, value in (("value", row.value), ("base_value", row.base_value), ("chance", row.chance)):
             if value is None:
                 continue
-            if not math.isfinite(value) or (bounded and not 0.0 <= value <= 1.0):
+            if not math.isfinite(value) or (bounds is not None and not bounds[0] <= value <= bounds[1]):
                 gates.fail(
                     "metric_range",
                     f"{row.task} {row.metric} {label} {value!r}",
-                    "a fraction in [0, 1]" if bounded else "a finite number",
+                    f"a value in [{bounds[0]:g}, {bounds[1]:g}]" if bounds is not None else "a finite number",
                 )
         if row.stderr is not None and (not math.isfinite(row.stderr) or row.stderr < 0):
             gates.fail("metric_range", f"{row.task} stderr {row.stderr!r}", "a finite stderr >= 0")
@@ -509,6 +515,14 @@ def _evaluation_checks(gates: _Gates, config: ReleaseConfig, results: Results) -
             f"..max {throughput.tokens_per_second_max:g}",
             "min <= median <= max",
         )
+
+
+def _metric_range(metric: str) -> tuple[float, float] | None:
+    """The range lm-eval's ``metric`` lies in, or None for an unbounded one."""
+    for pattern, low, high in METRIC_RANGES:
+        if pattern.match(metric):
+            return low, high
+    return None
 
 
 def _dataset_key(dataset: str) -> str:

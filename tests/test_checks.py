@@ -79,6 +79,28 @@ def test_near_chance_is_a_warning_and_exit_zero(make_config, project):
     assert "warning  near_chance: found hellaswag acc_norm 0.255 ± 0.0049, chance 0.25" in result.output
 
 
+def test_metric_range_uses_each_metrics_own_range(make_config, project):
+    """MCC lies in [-1, 1] and lm-eval's multi-class brier_score in [0, 2]; accuracies in [0, 1]."""
+    from pipeline.results import BenchmarkResult
+
+    record = realistic_record("ranges")
+    row = {"dataset_id": "nyu-mll/glue", "split": "validation", "num_fewshot": 0, "stderr": 0.03, "n": 1043}
+    record.evaluation.results += [
+        BenchmarkResult(task="cola", metric="mcc", value=-0.04, base_value=0.01, chance=0.0, **row),
+        BenchmarkResult(task="mc_brier", metric="brier_score", value=1.35, **row),
+        BenchmarkResult(task="bad_acc", metric="acc", value=1.2, **row),
+        BenchmarkResult(task="bad_mcc", metric="mcc", value=-1.5, **row),
+    ]
+    config, layout = _bundle(make_config, project, record)
+
+    report = run_checks(config, layout)
+
+    assert [item.line() for item in report.failures if item.id == "metric_range"] == [
+        "metric_range: found bad_acc acc value 1.2, expected a value in [0, 1]",
+        "metric_range: found bad_mcc mcc value -1.5, expected a value in [-1, 1]",
+    ]
+
+
 def test_a_limited_evaluation_is_a_warning(make_config, project):
     record = realistic_record("subset")
     record.evaluation.settings = {"limit": 20}
