@@ -501,3 +501,21 @@ def test_base_identity(recorded: str | None, identity: str | None) -> None:
     from pipeline.merging.refusals import _identity
 
     assert _identity(recorded) == identity
+
+
+def test_written_config_names_the_merged_dtype_under_both_keys(tmp_path: Path) -> None:
+    """A base config with the pre-v5 torch_dtype key gets the merged dtype there too, not the base's."""
+    from types import SimpleNamespace
+
+    from pipeline.stages.merge import _write_config
+
+    base = SimpleNamespace(
+        config={"torch_dtype": "bfloat16", "tie_word_embeddings": True, "text_config": {"torch_dtype": "bfloat16"}},
+        folder=tmp_path,
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    _write_config(base, out, True, "float32")  # type: ignore[arg-type]
+    written = json.loads((out / "config.json").read_text())
+    assert (written["dtype"], written["torch_dtype"], written["text_config"]["torch_dtype"]) == ("float32",) * 3
+    assert written["tie_word_embeddings"] is False and written["text_config"]["tie_word_embeddings"] is False

@@ -47,13 +47,16 @@ def _write_config(base: Checkpoint, out_dir: Path, untied: bool, dtype: str) -> 
     # The base's own config.json with two fields changed, edited as JSON rather than through
     # transformers' config classes so remote-code and future fields pass through untouched.
     config = json.loads(json.dumps(base.config))
-    config["dtype"] = dtype
     sections = [config] + ([config["text_config"]] if isinstance(config.get("text_config"), dict) else [])
     for section in sections:
         if untied:
             section["tie_word_embeddings"] = False
-        if "torch_dtype" in section or "dtype" in section:
-            section["dtype" if "dtype" in section else "torch_dtype"] = dtype
+        # Both spellings where present: a config still carrying the pre-v5 torch_dtype beside the new key
+        # would otherwise name the base's dtype in one of them.
+        for key in ("dtype", "torch_dtype"):
+            if key in section:
+                section[key] = dtype
+    config["dtype"] = dtype
     (out_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     for code in base.folder.glob("*.py"):  # modelling code of trust_remote_code models
         shutil.copy2(code, out_dir / code.name)
