@@ -115,6 +115,15 @@ def test_kl_estimate_is_clamped_and_detached() -> None:
     assert not z0.requires_grad
 
 
+def test_kl_estimate_averages_across_processes_before_clamping() -> None:
+    # this process's mean is 1.5 and another's -2.5: TRL averages to -0.5 and then clamps to 0
+    other = torch.tensor(-2.5)
+    policy, reference = torch.tensor([-1.0, -2.0]), torch.tensor([-3.0, -3.0])
+    assert kl_estimate(policy, reference, lambda kl: torch.stack([kl, other]).mean()).item() == 0.0
+    other = torch.tensor(0.5)
+    assert kl_estimate(policy, reference, lambda kl: torch.stack([kl, other]).mean()).item() == pytest.approx(1.0)
+
+
 def test_all_components_off_is_kto() -> None:
     policy = torch.tensor([-10.0, -12.0, -9.0, -20.0])
     reference = torch.tensor([-11.0, -11.5, -9.5, -18.0])

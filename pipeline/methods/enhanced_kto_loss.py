@@ -17,6 +17,7 @@ No library provides these functions (TRL's KTOTrainer computes its loss inline),
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -126,13 +127,21 @@ def odds_ratio_term(mean_logps: torch.Tensor, desirable: torch.Tensor) -> torch.
     return F.softplus(-signed)
 
 
-def kl_estimate(kl_policy_logps: torch.Tensor, kl_reference_logps: torch.Tensor) -> torch.Tensor:
+def kl_estimate(
+    kl_policy_logps: torch.Tensor,
+    kl_reference_logps: torch.Tensor,
+    mean_across_processes: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
     """KTO's z₀: mean log-ratio on mismatched (prompt, completion) pairs, detached and clamped at 0.
 
-    Under data parallelism the trainer averages the unclamped means across processes before clamping,
-    as TRL does; this is the single-process form.
+    Under data parallelism ``mean_across_processes`` averages each process's unclamped mean before the
+    clamp, as TRL's KTOTrainer does (clamping first would bias z₀ upwards). The mean is taken in the
+    log-probs' own dtype, as TRL takes it, so that with every component off the loss is TRL's.
     """
-    return (kl_policy_logps - kl_reference_logps).float().mean().detach().clamp(min=0)
+    kl = (kl_policy_logps - kl_reference_logps).mean().detach()
+    if mean_across_processes is not None:
+        kl = mean_across_processes(kl)
+    return kl.clamp(min=0)
 
 
 class _ClipGradNorm(torch.autograd.Function):

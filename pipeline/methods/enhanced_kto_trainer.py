@@ -23,7 +23,12 @@ from trl import KTOConfig, KTOTrainer
 from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import use_adapter
 
-from pipeline.methods.enhanced_kto_loss import EnhancedKTOLossConfig, enhanced_kto_losses, mean_token_logps
+from pipeline.methods.enhanced_kto_loss import (
+    EnhancedKTOLossConfig,
+    enhanced_kto_losses,
+    kl_estimate,
+    mean_token_logps,
+)
 
 
 @dataclass
@@ -188,8 +193,7 @@ class EnhancedKTOTrainer(KTOTrainer):
         """z₀ as TRL computes it: mean over the batch, averaged across processes, then clamped at 0."""
         if not self.calculate_KL:
             return torch.zeros(1, device=device)
-        kl = (kl_logps - ref_kl_logps).mean().detach()
-        return self.accelerator.gather_for_metrics(kl).mean().clamp(min=0)
+        return kl_estimate(kl_logps, ref_kl_logps, lambda kl: self.accelerator.gather_for_metrics(kl).mean())
 
     def _delta(self, rewards: torch.Tensor, mode: str) -> float | None:
         """δ to shift by in this batch, or None while the BCO shift is off or still warming up.
