@@ -164,9 +164,10 @@ class RemoteState:
 def read_remote(api: Any, repo_id: str, revision: str, *, timeout: float = REMOTE_TIMEOUT_S) -> RemoteState:
     """Read the repository's refs and tree at ``revision`` (or main, where the branch would start).
 
-    Never raises for an unreachable or missing repository: the state says so, and a
-    dry run shows every file as an add. Errors after the repository answered are
-    real failures and propagate.
+    Never raises for an unreachable or missing repository, or for a Hub that fails
+    part-way through the reads (refs, tree, the published results.json): the state
+    says what happened, a dry run shows every file as an add and a real push stops
+    before sending anything. Anything else (a bug) propagates.
     """
     from huggingface_hub import constants
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
@@ -174,7 +175,7 @@ def read_remote(api: Any, repo_id: str, revision: str, *, timeout: float = REMOT
     if constants.is_offline_mode():
         return RemoteState(repo_id, revision, readable=False, reason="HF_HUB_OFFLINE is set; the Hub was not read")
     try:
-        info = api.model_info(repo_id, timeout=timeout)
+        return _read_remote(api, repo_id, revision, timeout)
     except RepositoryNotFoundError:
         return RemoteState(
             repo_id, revision, readable=True, reason="the repository does not exist yet (or is private to others)"
@@ -191,6 +192,9 @@ def read_remote(api: Any, repo_id: str, revision: str, *, timeout: float = REMOT
             repo_id, revision, readable=False, reason=f"the Hub could not be reached ({type(exc).__name__})"
         )
 
+
+def _read_remote(api: Any, repo_id: str, revision: str, timeout: float) -> RemoteState:
+    info = api.model_info(repo_id, timeout=timeout)
     refs = api.list_repo_refs(repo_id)
     branches = {ref.name: ref.target_commit for ref in refs.branches}
     state = RemoteState(

@@ -168,6 +168,25 @@ def test_dry_run_diffs_against_the_hub_when_reachable(
     assert set(hub.kinds_since(mark)) <= {"info", "refs", "tree", "download"}  # reads only
 
 
+def test_a_hub_failing_part_way_through_the_reads_is_reported_not_a_crash(
+    release: tuple[ReleaseConfig, Layout], hub: HubServer
+) -> None:
+    config, layout = release
+    push.run(config, layout)
+    head = hub.history(REPO)[0].oid
+    hub.add_fault("status", "refs", status=500)  # model_info answers, the refs listing (not retried) fails
+    plan = push.run(config, layout, dry_run=True)
+    assert not plan.model.remote.readable and "HTTP 500" in plan.model.remote.reason
+    assert any("could not read the Hub" in note for note in plan.model.notes)
+
+    hub.add_fault("status", "refs", status=503)
+    mark = hub.mark()
+    with pytest.raises(StageFailed, match=r"HTTP 503.*nothing was sent"):
+        push.run(config, layout)
+    assert hub.history(REPO)[0].oid == head
+    assert not {"preupload", "lfs_batch", "commit"} & set(hub.kinds_since(mark))
+
+
 # ---------------------------------------------------------------------- real pushes
 def test_first_push_is_one_commit_and_every_file_downloads_back(
     release: tuple[ReleaseConfig, Layout], hub: HubServer, tmp_path: Path

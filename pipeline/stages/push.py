@@ -495,6 +495,9 @@ def _push(
             api.create_repo(repo_id, private=options.private, exist_ok=True)
             remote = read_remote(api, repo_id, revision)
             created = True
+            if not remote.readable or not remote.exists:
+                why = remote.reason if not remote.readable else "it is still not visible with this token"
+                raise StageFailed(f"push to {repo_id}: created the repository, then could not read it ({why}).")
         head = remote.head
         target = _plan(api, role, repo_id, files, title, options, remote)
         target.created = created
