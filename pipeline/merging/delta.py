@@ -3,7 +3,7 @@
 Written by hand because peft's merge (``LoraLayer.merge`` / ``merge_and_unload``) works on
 modules of a fully built model, which needs the whole model in memory; the streaming merge
 holds one tensor. The formulas are peft 0.21's, checked tensor by tensor against
-``merge_and_unload`` in tests/test_merge_streaming.py:
+``merge_and_unload`` in tests/test_merge.py (test_streaming_merge_equals_peft):
 
 - LoRA / rsLoRA: ``W' = W + s · B @ A`` with ``s = alpha / r`` (``alpha / sqrt(r)`` with rsLoRA);
   an embedding's factors are stored the other way round, so its delta is ``(B @ A)ᵀ · s``.
