@@ -45,7 +45,9 @@ class EnhancedKTOConfig(KTOConfig):
     odds_ratio: bool = field(default=True, metadata={"help": "Add ORPO's reference-free log-odds term."})
     odds_ratio_weight: float = field(default=0.1, metadata={"help": "Weight of the odds-ratio term."})
     bco_shift: bool = field(default=False, metadata={"help": "Replace βz₀ by δ, the running mean of β·r."})
-    bco_shift_start_step: int = field(default=0, metadata={"help": "Optimizer step from which δ replaces z₀."})
+    bco_shift_start_step: int = field(
+        default=0, metadata={"help": "Warm-up optimizer steps that use z₀; δ replaces it from the next step on."}
+    )
     bco_shift_max_grad_norm: float = field(
         default=1.0, metadata={"help": "Clip on the gradient norm through the BCO-shifted margin."}
     )
