@@ -259,8 +259,11 @@ class EnhancedKTOTrainer(KTOTrainer):
         return loss
 
     def _mean_across(self, values: torch.Tensor) -> float:
-        """Mean of per-example values over every process's batch."""
-        total = self.accelerator.gather_for_metrics(values.detach().float().nansum()).sum()
+        """Mean of per-example values over every process's batch.
+
+        A plain sum, not nansum: nansum would count a NaN component as 0 and log a finite, wrong mean.
+        """
+        total = self.accelerator.gather_for_metrics(values.detach().float().sum()).sum()
         count = self.accelerator.gather_for_metrics(torch.tensor(float(values.numel()), device=values.device)).sum()
         return (total / count.clamp(min=1)).item()
 
