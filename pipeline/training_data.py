@@ -282,8 +282,13 @@ def _fit_prompt(tokenizer: PreTrainedTokenizerBase, prompt: Any, limit: int) -> 
     return prompt if len(ids) <= limit else tokenizer.decode(ids[-limit:])
 
 
-def fit_prompts(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, config: ReleaseConfig, what: str):
-    """Apply max_prompt_length and drop rows whose prompt leaves no room for a completion in max_length."""
+def fit_prompts(
+    dataset: Dataset, tokenizer: PreTrainedTokenizerBase, config: ReleaseConfig, what: str
+) -> tuple[Dataset, int, int]:
+    """Apply max_prompt_length and drop rows whose prompt leaves no room for a completion in max_length.
+
+    Returns the rows kept, how many were dropped and how many prompts were shortened.
+    """
     if "prompt" not in dataset.column_names:
         return dataset, 0, 0
     max_length = config.training.max_length
