@@ -272,6 +272,20 @@ def test_only_files_pubctl_published_are_deleted(
     assert {"LICENSE", "onnx/model.onnx", ".gitattributes"} <= set(remote)
 
 
+def test_hidden_files_the_merge_recorded_are_never_deleted(
+    release: tuple[ReleaseConfig, Layout], hub: HubServer, make_config: Callable[..., str]
+) -> None:
+    # The merge records every file of its folder, hidden ones too; pubctl publishes only visible ones, so a
+    # recorded .gitattributes must not make the next push delete the Hub's own .gitattributes.
+    config, layout = change_model({".gitattributes": b"*.bin filter=lfs diff=lfs merge=lfs -text\n"}, make_config)
+    push.run(config, layout)
+    recorded = json.loads(hub.files(REPO)["results.json"])["model"]["files"]
+    assert ".gitattributes" in {f["path"] for f in recorded}
+    plan = push.run(config, layout)
+    assert [f.path for f in plan.model.files if f.action == "delete"] == []
+    assert ".gitattributes" in hub.files(REPO)
+
+
 def test_branch_tag_and_pull_request(
     release: tuple[ReleaseConfig, Layout], hub: HubServer, make_config: Callable[..., str], tmp_path: Path
 ) -> None:

@@ -392,9 +392,11 @@ def _deletable(role: str, path: str, remote: RemoteState, *, card_only: bool) ->
     stage): a re-shard must not leave stale shards that transformers might load.
     Everything else (a LICENSE, an ONNX export, .gitattributes, files added by
     hand or by other tools) is never deleted; the adapter repository is never
-    pruned. A card-only push touches no model file.
+    pruned. A card-only push touches no model file. Hidden paths are never
+    pubctl's: the merge records every file of its folder, but only visible ones
+    are published (collect_folder), and .gitattributes holds the Hub's LFS rules.
     """
-    if role != "model":
+    if role != "model" or any(part.startswith(".") for part in path.split("/")):
         return False
     if path.startswith("plots/"):
         return True
