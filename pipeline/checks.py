@@ -43,8 +43,9 @@ CHECKS: dict[str, str] = {
     "dtype_match": "the recorded dtype matches the safetensors tensors",
     "architecture_match": "the recorded architecture matches config.json",
     "merge_parity": "merged logits match adapter-on-base within the tolerance",
-    "chat_template": "the tokenizer ships a chat template",
-    "generation_eos": "generation_config.json stops at the tokenizer's eos token",
+    "chat_template": "the tokenizer ships a chat template that renders a user/assistant conversation",
+    "generation_eos": "generation_config.json stops at the tokenizer's eos and at the token the chat template ends "
+    "an assistant turn with",
     "benchmark_fields": "every benchmark result has dataset, split, n, stderr and the harness version",
     "metric_range": "every score and stderr lies within its metric's range",
     "near_chance": "(warning) a score within checks.near_chance_stderr standard errors of chance",
@@ -384,23 +385,32 @@ def _model_file_checks(gates: _Gates, layout: Layout, results: Results, *, need_
         gates.fail("architecture_match", f"config.json architectures {architectures}", f"{model.architecture!r}")
 
     tokenizer_config = _read_json(folder / "tokenizer_config.json")
-    has_template = bool(tokenizer_config.get("chat_template")) or any(
-        (folder / name).is_file() for name in ("chat_template.jinja", "chat_template.json")
-    )
-    if not has_template:
+    template = _chat_template(folder, tokenizer_config)
+    end_of_turn: str | None = None
+    if template is None:
         gates.fail(
             "chat_template",
             f"no chat template in {folder}",
             "tokenizer_config.json chat_template or chat_template.jinja",
         )
+    else:
+        import jinja2
 
-    eos_token = tokenizer_config.get("eos_token")
-    if isinstance(eos_token, dict):
-        eos_token = eos_token.get("content")
-    eos_id = _token_id(folder, eos_token) if isinstance(eos_token, str) else None
+        try:
+            end_of_turn = _end_of_turn(template, tokenizer_config, _token_contents(folder, tokenizer_config))
+        except (jinja2.TemplateError, TypeError) as exc:  # TypeError: e.g. a template adding None to a string
+            gates.fail(
+                "chat_template",
+                f"a chat template that fails on a user/assistant exchange ({type(exc).__name__}: {exc})",
+                "a template apply_chat_template can render",
+            )
+
+    eos_token = _token_text(tokenizer_config.get("eos_token"))
+    eos_id = _token_id(folder, eos_token) if eos_token is not None else None
     generation = _read_json(folder / "generation_config.json")
     gen_eos = generation.get("eos_token_id")
     gen_ids = set(gen_eos if isinstance(gen_eos, list) else [gen_eos] if gen_eos is not None else [])
+    turn_id = _token_id(folder, end_of_turn) if end_of_turn is not None else None
     if not (folder / "generation_config.json").is_file():
         gates.fail("generation_eos", "no generation_config.json", "a generation config whose eos stops a chat turn")
     elif eos_id is None:
@@ -411,6 +421,99 @@ def _model_file_checks(gates: _Gates, layout: Layout, results: Results, *, need_
             f"generation eos_token_id {gen_eos!r}",
             f"to include the tokenizer's eos {eos_token!r} (id {eos_id})",
         )
+    elif turn_id is not None and turn_id not in gen_ids:
+        # Llama 3's first release: eos <|end_of_text|> in the generation config, turns closed by <|eot_id|>,
+        # so generate() ran past the end of the answer.
+        gates.fail(
+            "generation_eos",
+            f"generation eos_token_id {gen_eos!r}",
+            f"to include the chat template's end-of-turn token {end_of_turn!r} (id {turn_id})",
+        )
+
+
+def _chat_template(folder: Path, tokenizer_config: dict[str, Any]) -> str | None:
+    """The default chat template as transformers loads it: chat_template.jinja first, then the JSON configs."""
+    jinja_file = folder / "chat_template.jinja"
+    if jinja_file.is_file():
+        return jinja_file.read_text(encoding="utf-8")
+    template = tokenizer_config.get("chat_template") or _read_json(folder / "chat_template.json").get("chat_template")
+    if isinstance(template, list):  # named templates: [{"name": "default", "template": "..."}, ...]
+        template = next(
+            (t.get("template") for t in template if isinstance(t, dict) and t.get("name") == "default"), None
+        )
+    return template if isinstance(template, str) and template.strip() else None
+
+
+# Stands in for an answer's text: what the template writes right after it closes the assistant turn.
+_ANSWER = "pubctl-answer-7f3a"
+
+
+def _end_of_turn(template: str, tokenizer_config: dict[str, Any], tokens: list[str]) -> str | None:
+    """The token the chat template writes right after an assistant answer, before the next turn.
+
+    Rendered the way transformers renders chat templates (immutable sandbox, trim/lstrip blocks,
+    loop controls, its tojson, raise_exception and strftime_now, the {% generation %} tag, the
+    special tokens as variables). First with the answer last, as in training data (gpt-oss closes a
+    final answer with <|return|>, an earlier one with <|end|>); when nothing follows it there, with
+    a user turn after it (GLM closes a turn only by opening the next, with <|user|>). None when the
+    answer is not in the text or no added token follows it; raises jinja2.TemplateError when the
+    template cannot render the conversation.
+    """
+    import datetime
+
+    import jinja2
+    from jinja2.ext import Extension, loopcontrols
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class Generation(Extension):
+        # transformers tracks {% generation %} blocks for assistant masks; their text is the output.
+        tags = frozenset({"generation"})
+
+        def parse(self, parser: Any) -> Any:
+            next(parser.stream)
+            return parser.parse_statements(("name:endgeneration",), drop_needle=True)
+
+    def raise_exception(message: str) -> None:
+        raise jinja2.TemplateError(message)
+
+    def tojson(
+        value: Any, ensure_ascii: bool = False, indent: Any = None, separators: Any = None, sort_keys: bool = False
+    ) -> str:
+        return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[Generation, loopcontrols])
+    env.filters["tojson"] = tojson
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = lambda fmt: datetime.datetime.now().strftime(fmt)
+    special = {key: _token_text(value) for key, value in tokenizer_config.items() if key.endswith("_token")}
+    compiled = env.from_string(template)
+    answer = [{"role": "user", "content": "Hello."}, {"role": "assistant", "content": _ANSWER}]
+    for messages in (answer, [*answer, {"role": "user", "content": "Thanks."}]):
+        text = compiled.render(
+            messages=messages, add_generation_prompt=False, **{k: v for k, v in special.items() if v is not None}
+        )
+        if _ANSWER not in text:
+            return None
+        rest = text.split(_ANSWER, 1)[1].lstrip(" \n")
+        token = max((token for token in tokens if token and rest.startswith(token)), key=len, default=None)
+        if token is not None:
+            return token
+    return None
+
+
+def _token_text(token: Any) -> str | None:
+    """A special token as tokenizer_config.json writes it: a string or an AddedToken dict."""
+    if isinstance(token, dict):
+        token = token.get("content")
+    return token if isinstance(token, str) else None
+
+
+def _token_contents(folder: Path, tokenizer_config: dict[str, Any]) -> list[str]:
+    """Tokens a template can close a turn with: tokenizer.json's added tokens and the configured eos."""
+    tokenizer = _read_json(folder / "tokenizer.json")
+    tokens = [t.get("content") for t in tokenizer.get("added_tokens", []) if isinstance(t, dict)]
+    eos = _token_text(tokenizer_config.get("eos_token"))
+    return [t for t in [*tokens, eos] if isinstance(t, str)]
 
 
 def _safetensors_header(path: Path) -> dict[str, Any]:

@@ -266,3 +266,38 @@ def test_model_file_gates_catch_wrong_count_dtype_architecture_template_and_eos(
     assert failed["generation_eos"] == "generation eos_token_id 0"
     assert failed["model_files"] == "model.safetensors sha256 differs from the record"
     assert set(CHECKS) >= set(failed)
+
+
+def test_generation_eos_must_stop_where_the_chat_template_ends_a_turn(tiny_bundle):
+    """Llama 3's first release: eos <|end_of_text|> everywhere, but chat turns end with <|eot_id|>."""
+    config, layout = tiny_bundle
+    folder = layout.merged_model_dir
+    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
+    tokenizer_config["eos_token"] = "<|endoftext|>"  # id 0; the template closes turns with <|im_end|> (id 2)
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    generation = json.loads((folder / "generation_config.json").read_text())
+    generation["eos_token_id"] = 0
+    (folder / "generation_config.json").write_text(json.dumps(generation))
+
+    failed = {item.id: item for item in run_checks(config, layout).failures}
+
+    assert failed["generation_eos"].line() == (
+        "generation_eos: found generation eos_token_id 0, expected to include the chat template's "
+        "end-of-turn token '<|im_end|>' (id 2)"
+    )
+    generation["eos_token_id"] = [2, 0]
+    (folder / "generation_config.json").write_text(json.dumps(generation))
+    assert "generation_eos" not in _ids(run_checks(config, layout).failures)
+
+
+def test_a_chat_template_that_cannot_render_a_conversation_fails(tiny_bundle):
+    config, layout = tiny_bundle
+    (layout.merged_model_dir / "chat_template.jinja").write_text(
+        "{{ raise_exception('a system message is required') }}"
+    )
+
+    failed = {item.id: item.found for item in run_checks(config, layout).failures}
+
+    assert failed["chat_template"] == (
+        "a chat template that fails on a user/assistant exchange (TemplateError: a system message is required)"
+    )
