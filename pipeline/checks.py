@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from pipeline.config import ReleaseConfig
 
 CHECKS: dict[str, str] = {
-    "training_ran": "the training section exists, optimizer steps > 0 and the log reaches the recorded step",
+    "training_ran": "the training section exists, optimizer steps > 0, a loss is logged at a step > 0 and no logged "
+    "loss lies past the recorded step count",
     "samples_min": "training saw at least checks.min_samples examples",
     "loss_finite": "every logged loss and the final loss are finite numbers",
     "loss_not_zero": "the final training loss is not exactly 0 (the default of a loop that never ran)",
