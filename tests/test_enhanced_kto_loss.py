@@ -47,6 +47,22 @@ def test_weighting_matches_formula_and_is_monotone(gamma: float) -> None:
         torch.testing.assert_close(w, p, rtol=1e-5, atol=1e-7)
 
 
+def test_config_accepts_only_gammas_whose_weighting_is_monotone() -> None:
+    from pydantic import ValidationError
+
+    from pipeline.methods.enhanced_kto import GAMMA_MIN, Params
+
+    p = torch.linspace(1e-4, 1 - 1e-4, 99_999, dtype=torch.float64).tolist()
+    w_min = torch.tensor([tk_weight(x, GAMMA_MIN) for x in p], dtype=torch.float64)
+    assert bool((w_min.diff() > 0).all())
+    # below the bound w already turns down near p = 0
+    w_low = torch.tensor([tk_weight(x, 0.25) for x in p], dtype=torch.float64)
+    assert not bool((w_low.diff() > 0).all())
+    for field in ("gamma_desirable", "gamma_undesirable"):
+        with pytest.raises(ValidationError, match=field):
+            Params(**{field: 0.25})
+
+
 def test_weighting_from_logit_equals_weighting_of_sigmoid() -> None:
     v = torch.linspace(-12, 12, 241)
     torch.testing.assert_close(

@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from pipeline.stages.train import TrainContext
 
 
+GAMMA_MIN = 0.28
+"""Smallest γ accepted: Tversky & Kahneman's w is monotone on (0, 1) for γ above about 0.2792."""
+
+
 class Params(MethodParams):
     name: Literal["enhanced_kto"] = "enhanced_kto"
     beta: float = Field(0.1, gt=0, description="Inverse temperature of the implicit reward (KTO's β).")
@@ -23,8 +27,14 @@ class Params(MethodParams):
     loss_aversion: float = Field(2.25, gt=0, description="Loss-aversion λ of v for negative margins.")
     value_epsilon: float = Field(1e-3, gt=0, description="ε keeping v's slope finite at 0.")
     probability_weighting: bool = Field(True, description="Replace σ(v(u)) by the weighting w(p).")
-    gamma_desirable: float = Field(0.61, gt=0, le=1, description="γ of w for desirable completions.")
-    gamma_undesirable: float = Field(0.69, gt=0, le=1, description="γ of w for undesirable completions.")
+    # w(p) = p^γ / (p^γ + (1−p)^γ)^(1/γ) is increasing on (0, 1) only for γ ≳ 0.2792 (Ingersoll 2008); below that a
+    # more likely completion could get a smaller weighted probability, so the loss would push the wrong way.
+    gamma_desirable: float = Field(
+        0.61, ge=GAMMA_MIN, le=1, description="γ of w for desirable completions (w is monotone for γ ≥ 0.28)."
+    )
+    gamma_undesirable: float = Field(
+        0.69, ge=GAMMA_MIN, le=1, description="γ of w for undesirable completions (w is monotone for γ ≥ 0.28)."
+    )
     odds_ratio: bool = Field(True, description="Add ORPO's reference-free log-odds term.")
     odds_ratio_weight: float = Field(0.1, ge=0, description="Weight of the odds-ratio term.")
     bco_shift: bool = Field(
