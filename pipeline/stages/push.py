@@ -359,18 +359,8 @@ def _default_message(config: ReleaseConfig, layout: Layout, *, card_only: bool) 
 
 # ---------------------------------------------------------------------------- checks
 def _run_checks(config: ReleaseConfig, layout: Layout, *, card_only: bool) -> dict[str, Any]:
-    try:
-        from pipeline.checks import run_checks
-    except ModuleNotFoundError as exc:
-        if exc.name != "pipeline.checks":
-            raise
-        # Publishing without the gates would defeat them: a real push refuses, a dry run says so.
-        return {
-            "ran": False,
-            "reason": "pipeline.checks is not part of this build",
-            "failures": [{"id": "checks_unavailable", "found": "no honesty gates", "expected": "pipeline.checks"}],
-            "warnings": [],
-        }
+    from pipeline.checks import run_checks
+
     report = run_checks(config, layout, for_push=True, card_only=card_only)
 
     def item(check: Any) -> dict[str, str]:
@@ -639,8 +629,6 @@ def _print_target(console: Console, target: TargetPlan) -> None:
 
 
 def _print_checks(console: Console, checks: dict[str, Any]) -> None:
-    if not checks.get("ran", True):
-        console.print(f"[red]checks: not run ({escape(checks.get('reason', ''))})[/]")
     for f in checks["failures"]:
         console.print(f"[red]✗ {escape(f['id'])}[/]: found {escape(f['found'])}, expected {escape(f['expected'])}")
     for w in checks["warnings"]:
