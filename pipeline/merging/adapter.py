@@ -91,12 +91,6 @@ class Adapter:
         """Base tensor names whose merged value may differ from the base."""
         return set(self.edits) | set(self.replacements) | set(self.base_layers)
 
-    def nbytes(self) -> int:
-        tensors = [*self.replacements.values(), *self.base_layers.values()]
-        for edit in self.edits.values():
-            tensors += [edit.lora_a, edit.lora_b] + ([edit.magnitude] if edit.magnitude is not None else [])
-        return sum(t.numel() * t.element_size() for t in tensors)
-
 
 def _pattern_value(patterns: dict[str, Any], module: str, default: Any) -> Any:
     # Same matching rule as peft.utils.other.get_pattern_key; importing peft here would pull in
