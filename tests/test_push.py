@@ -120,7 +120,7 @@ def test_dry_run_needs_no_token_and_says_when_the_hub_is_unreachable(
     plan = json.loads(layout.push_plan.read_text(encoding="utf-8"))
     assert plan["dry_run"] is True
     assert (plan["repo_id"], plan["revision"], plan["tag"], plan["create_pr"]) == (REPO, "main", "v0.1.0", False)
-    assert plan["visibility"].startswith("public")
+    assert plan["visibility"].startswith("public") and "the Hub was not read" in plan["visibility"]
     assert plan["remote"]["readable"] is False
     expected = local_files(layout)
     assert {f["path"] for f in plan["files"]} == set(expected)

@@ -118,7 +118,9 @@ class TargetPlan:
         if self.remote.exists and self.remote.private is not None:
             kind = "created by this push" if self.created else "existing repository"
             return f"{'private' if self.remote.private else 'public'} ({kind})"
-        return f"{'private' if self.private else 'public'} (new repository)"
+        # Unread, the repository may exist with its own visibility, which pubctl never changes.
+        kind = "new repository" if self.remote.readable else "if the repository is new; the Hub was not read"
+        return f"{'private' if self.private else 'public'} ({kind})"
 
     @property
     def changes(self) -> list[PlannedFile]:
