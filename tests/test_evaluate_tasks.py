@@ -162,3 +162,19 @@ def test_user_task_digest_covers_data_files_outside_the_folder(tmp_path: Path) -
     assert folder_digest(tasks) == before
     data.write_text('{"q": "b"}\n', encoding="utf-8")
     assert folder_digest(tasks) != before
+
+
+def test_model_trust_remote_code_reaches_lm_eval(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """model.trust_remote_code is passed to lm-eval's HF model (it refuses custom modelling code without it)."""
+    from lm_eval.api.registry import get_model
+
+    from pipeline.evaluation.harness import HarnessSettings, load_model
+
+    seen: list[dict] = []
+    monkeypatch.setattr(get_model("hf"), "create_from_arg_obj", classmethod(lambda cls, args, extra: seen.append(args)))
+    for trust in (False, True):
+        settings = HarnessSettings("cpu", 8, None, 100, 1234, trust_remote_code=trust)
+        load_model(tmp_path, "float32", settings)
+        assert settings.as_dict()["trust_remote_code"] is trust
+    assert [args["trust_remote_code"] for args in seen] == [False, True]
+    assert seen[0]["pretrained"] == str(tmp_path) and seen[0]["dtype"] == "float32"

@@ -136,6 +136,8 @@ class HarnessSettings:
     limit: int | None
     bootstrap_iters: int
     seed: int
+    trust_remote_code: bool = False
+    """model.trust_remote_code: lm-eval's HFLM refuses a model with its own modelling code without it."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -144,7 +146,12 @@ class HarnessSettings:
             "limit": self.limit,
             "bootstrap_iters": self.bootstrap_iters,
             "seed": self.seed,
+            "trust_remote_code": self.trust_remote_code,
         }
+
+    def model_args(self, model_path: Path, dtype: str) -> dict[str, Any]:
+        """simple_evaluate's model_args for the HF model at ``model_path``."""
+        return {"pretrained": str(model_path), "dtype": dtype, "trust_remote_code": self.trust_remote_code}
 
 
 def load_model(model_path: Path, dtype: str, settings: HarnessSettings) -> Any:
@@ -152,7 +159,7 @@ def load_model(model_path: Path, dtype: str, settings: HarnessSettings) -> Any:
     from lm_eval.api.registry import get_model
 
     return get_model("hf").create_from_arg_obj(
-        {"pretrained": str(model_path), "dtype": dtype},
+        settings.model_args(model_path, dtype),
         {"batch_size": settings.batch_size, "max_batch_size": None, "device": settings.device},
     )
 
@@ -203,7 +210,7 @@ def run_lm_eval(
         for task in tasks:
             results = lm_eval.simple_evaluate(
                 model=lm,
-                model_args={"pretrained": str(model_path), "dtype": dtype},
+                model_args=settings.model_args(model_path, dtype),
                 tasks=[task],
                 task_manager=manager,
                 device=settings.device,

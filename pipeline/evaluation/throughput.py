@@ -78,7 +78,12 @@ def _synchronize(device: str) -> None:
 
 
 def measure_throughput(
-    model_path: Path, dtype: str, device: str, settings: ThroughputSection, model: Any = None
+    model_path: Path,
+    dtype: str,
+    device: str,
+    settings: ThroughputSection,
+    model: Any = None,
+    trust_remote_code: bool = False,
 ) -> ThroughputRecord:
     """Time ``settings.runs`` generation runs over real chat prompts.
 
@@ -88,12 +93,14 @@ def measure_throughput(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
     tokenizer.padding_side = "left"  # decoder-only batches are padded on the left so generation continues the text
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if model is None:
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(device)
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, trust_remote_code=trust_remote_code).to(
+            device
+        )
     model.eval()
     prompts = chat_prompts(tokenizer, settings.prompts)
     batches = [

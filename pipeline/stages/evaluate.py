@@ -150,6 +150,7 @@ def run(
         limit=limit if limit is not None else evaluation.limit,
         bootstrap_iters=evaluation.bootstrap_iters,
         seed=evaluation.seed,
+        trust_remote_code=config.model.trust_remote_code,
     )
     dtype = config.model.dtype
     previous = read_or_new(layout.results, config.name).evaluation  # a corrupt record fails now, not after hours
@@ -163,7 +164,14 @@ def run(
             from pipeline.evaluation.throughput import measure_throughput
 
             # The model lm-eval loaded, on the same device and dtype: no second load of the weights.
-            throughput = measure_throughput(model_dir, dtype, device, evaluation.throughput, model=tuned_run.lm.model)
+            throughput = measure_throughput(
+                model_dir,
+                dtype,
+                device,
+                evaluation.throughput,
+                model=tuned_run.lm.model,
+                trust_remote_code=config.model.trust_remote_code,
+            )
         del tuned_run
         _free_memory()
         base_raw = base_results(base, dtype, specs, source, settings, layout) if base else None
