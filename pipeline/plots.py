@@ -85,6 +85,9 @@ def _training_plots(history: list[dict[str, Any]], method_metrics: tuple[str, ..
     for name, title, ylabel, keys in groups:
         curves = [(key, *_series(history, key)) for key in keys]
         curves = [curve for curve in curves if curve[1]]
+        if name == "loss.png" and any(key == "eval_loss" for key, _, _ in curves):
+            # The held-out loss is drawn beside the training loss: the title must not call both training loss.
+            title = "Training and evaluation loss" if len(curves) > 1 else "Evaluation loss"
         if curves:
             # Method terms live on unrelated scales (a log-odds term near 4, a probability near 0.4,
             # a margin near 0): one shared axis would flatten all but the largest into a line.
@@ -117,11 +120,14 @@ def _line_plot(
         if len(curves) > 1 or curves[0][0] != "loss":
             ax.legend(loc="best", fontsize="small")
 
+    points = len(curves[0][1])
     parts = [
         f"{key}: {number(values[0])} at step {steps[0]:.0f} to {number(values[-1])} at step {steps[-1]:.0f}"
+        # A curve logged at other steps than the first (eval_loss every eval_steps) says how many it has.
+        + (f" ({len(steps)} points)" if len(steps) != points else "")
         for key, steps, values in curves
     ]
-    alt = f"{title} against optimizer step ({len(curves[0][1])} logged points). " + "; ".join(parts) + "."
+    alt = f"{title} against optimizer step ({points} logged points). " + "; ".join(parts) + "."
     inputs = {"title": title, "ylabel": ylabel, "curves": curves, "separate_axes": separate_axes}
     return Plot(name=name, title=title, alt=alt, png=_render(name, inputs, draw, reuse))
 

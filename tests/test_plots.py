@@ -53,6 +53,17 @@ def test_alt_text_states_what_the_figure_shows():
     assert "hellaswag acc_norm 10-shot: 0.4213 ± 0.0049 (base 0.417), chance 0.25" in evaluation
 
 
+def test_a_held_out_loss_is_not_called_training_loss():
+    record = realistic_record("p")
+    record.training.log_history += [{"step": 6, "eval_loss": 0.61}, {"step": 12, "eval_loss": 0.58}]
+
+    loss = {p.name: p for p in build_plots(record)}["loss.png"]
+
+    assert loss.title == "Training and evaluation loss"
+    assert loss.alt.startswith("Training and evaluation loss against optimizer step (12 logged points).")
+    assert "eval_loss: 0.61 at step 6 to 0.58 at step 12 (2 points)." in loss.alt
+
+
 def test_figures_only_for_logged_data_and_method_terms_when_logged():
     record = realistic_record("p", method="cpo")
     record.evaluation = None
