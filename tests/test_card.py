@@ -218,6 +218,17 @@ def test_limitations_name_the_kind_of_tuning(make_config, project):
     assert "Preference tuning" not in text
 
 
+def test_a_card_without_waivers_does_not_claim_the_gates_passed(make_config, project):
+    """The card is rendered from the record alone: it cannot know that the gates pass (the bad card fails them)."""
+    config, layout = _release(make_config, project, bad_card_record("nowaiver"), checks={"allow": None})
+
+    text = render_card(config, layout).read_text(encoding="utf-8")
+
+    waivers = text.split("## Waived checks", 1)[1].split("## ", 1)[0]
+    assert "no honesty gate was waived" in waivers and "`pubctl check nowaiver`" in waivers
+    assert "passed" not in waivers
+
+
 def test_a_limited_evaluation_is_called_a_subset(make_config, project):
     record = realistic_record("limited")
     record.evaluation.settings = {"limit": 20, "batch_size": 8, "device": "cpu"}  # what the evaluate stage adds
