@@ -150,6 +150,15 @@ def test_record_base_cache_and_raw_output(
     assert [entry.task for entry in again.results] == ["demo_hellaswag", "demo_truthfulqa_mc2", "demo_mmlu"]
     assert again.results[0] == hellaswag and again.results[2] == mmlu
     assert (again.results[1].n, again.results[1].limit) == (2, 2)
+    # ... and their raw lm-eval output: the subset's run does not overwrite it.
+    for label in ("tuned", "base"):
+        raw = json.loads((layout.eval_dir / f"results_{label}.json").read_text())
+        assert raw["n-samples"]["demo_truthfulqa_mc2"]["effective"] == 2
+        assert raw["results"]["demo_hellaswag"][f"{hellaswag.metric},none"] == getattr(
+            hellaswag, "value" if label == "tuned" else "base_value"
+        )
+        assert raw["results"]["demo_mmlu"]["acc,none"] == (mmlu.value if label == "tuned" else mmlu.base_value)
+        assert set(raw["group_subtasks"]["demo_mmlu"]) <= set(raw["n-samples"])
 
 
 def _invoke(name: str) -> Any:

@@ -248,6 +248,36 @@ def save_raw(results: dict[str, Any], folder: Path, label: str) -> None:
         atomic_write_text(folder / f"samples_{label}_{task}.jsonl", "".join(line + "\n" for line in lines))
 
 
+def with_previous_raw(fresh: dict[str, Any], folder: Path, label: str, kept: list[str]) -> dict[str, Any]:
+    """``fresh`` united with the previous raw output's entries of the ``kept`` tasks (and their subtasks).
+
+    ``pubctl evaluate --tasks`` re-runs a subset and the record keeps the other tasks' results; their raw
+    lm-eval output must stay beside them instead of being overwritten by the subset's.
+    """
+    path = folder / f"results_{label}.json"
+    if not kept or not path.is_file():
+        return fresh
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise StageFailed(
+            f"{path}: the raw lm-eval output of the tasks kept from the last run is not valid JSON ({exc.msg}); "
+            "re-run `pubctl evaluate` without --tasks to evaluate every task again."
+        ) from None
+    subtasks = previous.get("group_subtasks") or {}
+
+    def with_leaves(name: str) -> list[str]:
+        return [name, *(leaf for child in subtasks.get(name, []) for leaf in with_leaves(child))]
+
+    names = {name for task in kept for name in with_leaves(task)}
+    old = {
+        key: {name: item for name, item in value.items() if name in names}
+        for key, value in previous.items()
+        if isinstance(value, dict) and key != "config"
+    }
+    return merge_runs([fresh, old])
+
+
 # ------------------------------------------------------------------------- results
 def _metric_key(entry: dict[str, Any], metric: str, task: str) -> tuple[str, str]:
     """lm-eval's '<metric>,<filter>' key for ``metric`` and its filter name."""

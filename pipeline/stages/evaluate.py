@@ -28,6 +28,7 @@ from pipeline.evaluation.harness import (
     run_lm_eval,
     save_raw,
     to_json,
+    with_previous_raw,
 )
 from pipeline.evaluation.tasks import TaskSource, prepare_task_source
 from pipeline.layout import Layout
@@ -184,9 +185,11 @@ def run(
             entry.base_value = base_values[entry.task]
 
     # Everything measured: only now is anything written.
-    save_raw(tuned, layout.eval_dir, "tuned")
+    evaluated = {spec.name for spec in specs}
+    kept = [spec.name for spec in evaluation.tasks if spec.name not in evaluated]  # --tasks: the others stay
+    save_raw(with_previous_raw(tuned, layout.eval_dir, "tuned", kept), layout.eval_dir, "tuned")
     if base_raw is not None:
-        save_raw(base_raw, layout.eval_dir, "base")
+        save_raw(with_previous_raw(base_raw, layout.eval_dir, "base", kept), layout.eval_dir, "base")
     if throughput is not None:
         atomic_write_text(layout.eval_dir / "throughput.json", throughput.model_dump_json(indent=2) + "\n")
 
