@@ -229,6 +229,20 @@ def test_a_card_without_waivers_does_not_claim_the_gates_passed(make_config, pro
     assert "passed" not in waivers
 
 
+def test_merge_parity_sentence_names_its_compute_dtype_and_the_adapter_effect(make_config, project):
+    record = realistic_record("parity")
+    record.merge.parity_compute_dtype = "float32"  # what the merge stage adds
+    config, layout = _release(make_config, project, record)
+
+    text = render_card(config, layout).read_text(encoding="utf-8")
+
+    assert (
+        "differ from adapter-on-base by at most 1.2e-06 on 4 probe prompts, both computed in float32 "
+        "(what the merge itself lost, without the noise of lower-precision arithmetic); the adapter itself "
+        "moves the base's logits by up to 0.8." in text
+    )
+
+
 def test_a_limited_evaluation_is_called_a_subset(make_config, project):
     record = realistic_record("limited")
     record.evaluation.settings = {"limit": 20, "batch_size": 8, "device": "cpu"}  # what the evaluate stage adds
