@@ -519,3 +519,17 @@ def test_written_config_names_the_merged_dtype_under_both_keys(tmp_path: Path) -
     written = json.loads((out / "config.json").read_text())
     assert (written["dtype"], written["torch_dtype"], written["text_config"]["torch_dtype"]) == ("float32",) * 3
     assert written["tie_word_embeddings"] is False and written["text_config"]["tie_word_embeddings"] is False
+
+
+@pytest.mark.parametrize(
+    ("config", "index"), [("{damaged", None), ("{}", '{"metadata": {}}'), ("[]", None)], ids=["config", "index", "list"]
+)
+def test_damaged_model_json_is_a_usage_error(config: str, index: str | None, tmp_path: Path) -> None:
+    """A damaged config.json or shard index is reported as the user's input (exit 2), not a traceback."""
+    from pipeline.errors import UsageError
+
+    (tmp_path / "config.json").write_text(config)
+    if index is not None:
+        (tmp_path / SAFE_INDEX).write_text(index)
+    with pytest.raises(UsageError, match=r"(not valid JSON|no weight_map|expected a JSON object)"):
+        Checkpoint.read(tmp_path)

@@ -15,6 +15,17 @@ EMBED_SUFFIXES = ("embed_tokens.weight", "wte.weight", "word_embeddings.weight")
 LM_HEAD = "lm_head.weight"
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    """A model folder's JSON file as a mapping; a damaged one is the user's input error, not a traceback."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); a damaged download?") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a JSON object, found {type(data).__name__}.")
+    return data
+
+
 @dataclass(frozen=True)
 class TensorInfo:
     file: str
@@ -50,9 +61,11 @@ class Checkpoint:
         config_file = folder / "config.json"
         if not config_file.is_file():
             raise UsageError(f"{folder} is not a model folder: it has no config.json.")
-        config = json.loads(config_file.read_text(encoding="utf-8"))
+        config = _read_json(config_file)
         if (folder / SAFE_INDEX).is_file():
-            weight_map: dict[str, str] = json.loads((folder / SAFE_INDEX).read_text(encoding="utf-8"))["weight_map"]
+            weight_map = _read_json(folder / SAFE_INDEX).get("weight_map")
+            if not isinstance(weight_map, dict):
+                raise UsageError(f"{folder / SAFE_INDEX} has no weight_map: a damaged or incomplete download?")
             files = list(dict.fromkeys(weight_map.values()))
         elif (folder / SAFE_WEIGHTS).is_file():
             files = [SAFE_WEIGHTS]
