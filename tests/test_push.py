@@ -272,6 +272,20 @@ def test_only_files_pubctl_published_are_deleted(
     assert {"LICENSE", "onnx/model.onnx", ".gitattributes"} <= set(remote)
 
 
+def test_a_commit_of_deletions_alone_is_not_reported_unchanged(
+    release: tuple[ReleaseConfig, Layout], hub: HubServer
+) -> None:
+    config, layout = release
+    push.run(config, layout)
+    hub.commit_directly(
+        REPO, "main", {"plots/dropped.png": b"\x89PNG\r\n\x1a\n\x00"}, "a figure the card no longer draws"
+    )
+    plan = push.run(config, layout, card_only=True)
+    assert plan.model.result is not None and plan.model.result["files_sent"] == 0
+    assert plan.model.result["deleted"] == 1 and "plots/dropped.png" not in hub.files(REPO)
+    assert plan.summary == f"{hub.history(REPO)[0].oid[:8]} on main"
+
+
 def test_hidden_files_the_merge_recorded_are_never_deleted(
     release: tuple[ReleaseConfig, Layout], hub: HubServer, make_config: Callable[..., str]
 ) -> None:

@@ -173,7 +173,9 @@ class PushPlan:
             return f"planned: {self.model.repo_id}@{self.model.revision}"
         short = (result.get("commit") or "")[:8]
         where = "pull request" if self.model.create_pr and result.get("pr_url") else self.model.revision
-        return f"{short} on {where}" + ("" if result.get("files_sent") else " (unchanged)")
+        # A commit of deletions alone sends no file but is not "unchanged".
+        changed = result.get("files_sent") or result.get("deleted")
+        return f"{short} on {where}" + ("" if changed else " (unchanged)")
 
     def as_dict(self) -> dict[str, Any]:
         return {
