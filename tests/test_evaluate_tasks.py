@@ -178,3 +178,21 @@ def test_model_trust_remote_code_reaches_lm_eval(monkeypatch: pytest.MonkeyPatch
         assert settings.as_dict()["trust_remote_code"] is trust
     assert [args["trust_remote_code"] for args in seen] == [False, True]
     assert seen[0]["pretrained"] == str(tmp_path) and seen[0]["dtype"] == "float32"
+
+
+def test_base_fingerprint_covers_weights_config_and_tokenizer(tmp_path: Path) -> None:
+    """A local base's cache fingerprint changes with its tokenizer too (lm-eval tokenizes with it)."""
+    import os
+
+    from pipeline.sources import ResolvedModel
+    from pipeline.stages.evaluate import _model_fingerprint
+
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "README.md"):
+        (tmp_path / name).write_text(name)
+    model = ResolvedModel(reference="local", path=tmp_path, revision=None)
+    listed = [entry[0] for entry in _model_fingerprint(model)["files"]]
+    assert listed == ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
+    before = _model_fingerprint(model)
+    os.utime(tmp_path / "tokenizer.json", ns=(1, 1))
+    assert _model_fingerprint(model) != before
+    assert _model_fingerprint(ResolvedModel(reference="org/m", path=tmp_path, revision="abc")) == {"revision": "abc"}

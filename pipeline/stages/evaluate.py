@@ -37,6 +37,7 @@ from pipeline.results import BenchmarkResult, EvaluationRecord, atomic_write_tex
 from pipeline.sources import ResolvedModel, resolve_model
 
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
+TOKENIZER_PATTERNS = ("tokenizer*", "special_tokens_map.json", "added_tokens.json", "vocab.*", "merges.txt")
 BASE_CACHE_VERSION = 2  # 2: one simple_evaluate call per task (bit-identical to per-task lm_eval runs)
 
 
@@ -75,10 +76,14 @@ def resolve_device(device: str) -> str:
 
 # ----------------------------------------------------------------- base-model cache
 def _model_fingerprint(model: ResolvedModel) -> dict[str, Any]:
-    """What identifies the base weights: the Hub commit, or the local files' names, sizes and mtimes."""
+    """What identifies the base model: the Hub commit, or its local files' names, sizes and mtimes.
+
+    The tokenizer files count as much as the weights: lm-eval tokenizes every request with the model's own.
+    """
     if model.revision:
         return {"revision": model.revision}
-    files = sorted(path for pattern in (*WEIGHT_PATTERNS, "config.json") for path in model.path.glob(pattern))
+    patterns = (*WEIGHT_PATTERNS, "config.json", *TOKENIZER_PATTERNS)
+    files = sorted({path for pattern in patterns for path in model.path.glob(pattern)})
     return {
         "path": str(model.path),
         "files": [[path.name, path.stat().st_size, path.stat().st_mtime_ns] for path in files],
