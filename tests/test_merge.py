@@ -533,3 +533,19 @@ def test_damaged_model_json_is_a_usage_error(config: str, index: str | None, tmp
         (tmp_path / SAFE_INDEX).write_text(index)
     with pytest.raises(UsageError, match=r"(not valid JSON|no weight_map|expected a JSON object)"):
         Checkpoint.read(tmp_path)
+
+
+def test_corrupt_record_fails_before_the_merged_model_is_written(release, tiny_model_path: Path) -> None:
+    """A results.json that cannot be updated stops the stage before it replaces runs/NAME/merge."""
+    from pipeline.errors import PubctlError
+    from pipeline.stages import merge
+
+    config, layout = release()
+    make_adapter(tiny_model_path, layout.adapter_dir, r=4, lora_alpha=8, target_modules=ATTN)
+    layout.results.parent.mkdir(parents=True, exist_ok=True)
+    layout.results.write_text("{not json")
+    with pytest.raises(PubctlError, match="corrupt results record"):
+        merge.run(config, layout)
+    assert not layout.merge_dir.exists()
+    assert list(layout.run_dir.glob(".merge-*")) == []
+    assert layout.results.read_text() == "{not json"

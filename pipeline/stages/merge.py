@@ -29,7 +29,7 @@ from pipeline.merging.checkpoint import Checkpoint
 from pipeline.merging.facts import file_entries
 from pipeline.merging.refusals import check_adapter_fits, check_not_quantized, check_same_base, check_vocab
 from pipeline.parity_gate import OPTIONS, describe, parity_value
-from pipeline.results import MergeRecord, ModelRecord, update_results
+from pipeline.results import MergeRecord, ModelRecord, read_or_new, update_results
 from pipeline.sources import resolve_model
 
 TOKENIZER_MARKERS = ("tokenizer_config.json", "tokenizer.json")
@@ -106,6 +106,9 @@ def run(config: ReleaseConfig, layout: Layout) -> MergeRecord:
 
     adapter_dir = layout.adapter_dir
     read_adapter_config(adapter_dir)  # a missing adapter is reported before any download
+    # A corrupt record fails now, before the merged model replaces the previous one on disk: afterwards the new
+    # model would sit beside a record that still describes the old one.
+    read_or_new(layout.results, config.name)
     reference = config.model.base_model
     resolved = resolve_model(reference, config.model.revision, layout)
     base = Checkpoint.read(resolved.path)
