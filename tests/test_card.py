@@ -237,7 +237,7 @@ def test_merge_parity_sentence_names_its_compute_dtype_and_the_adapter_effect(ma
     text = render_card(config, layout).read_text(encoding="utf-8")
 
     assert (
-        "differ from adapter-on-base by at most 1.2e-06 on 4 probe prompts, both computed in float32 "
+        "differ from adapter-on-base by at most 1.200e-06 on 4 probe prompts, both computed in float32 "
         "(what the merge itself lost, without the noise of lower-precision arithmetic); the adapter itself "
         "moves the base's logits by up to 0.8." in text
     )
