@@ -90,7 +90,9 @@ GENERIC_DEVICES = frozenset(
 )
 # Names of non-benchmark quantities that must never appear in a model-index (seed 000 did this).
 NOT_BENCHMARKS = re.compile(r"loss|runtime|time|throughput|speed|efficien|tokens_per|samples_per|flops", re.I)
-TEMPLATE_SYNTAX = re.compile(r"\{\{|\{%|\{#|\}\}|%\}|\bNone\b")
+# A printed Python None is a value on its own ("| None |", "loss None."); "None of the ..." in an
+# author's summary is English, so a None followed by a lower-case word is not a leftover.
+TEMPLATE_SYNTAX = re.compile(r"\{\{|\{%|\{#|\}\}|%\}|\bNone\b(?! [a-z])")
 
 
 # ------------------------------------------------------------------------ report

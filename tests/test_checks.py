@@ -162,6 +162,19 @@ def test_card_gates_catch_edits_leftovers_and_loss_in_model_index(make_config, p
     assert "front matter that does not parse" in {i.id: i for i in report.failures}["model_index_parses"].found
 
 
+def test_english_none_in_the_authors_text_is_not_template_leftover(make_config, project):
+    summary = "None of these benchmarks measures Arabic fluency."
+    config, layout = _bundle(make_config, project, realistic_record("english"), {"card": {"summary": summary}})
+    assert summary in layout.readme.read_text(encoding="utf-8")
+
+    report = run_checks(config, layout)
+
+    assert "no_template_syntax" in report.passed, [item.line() for item in report.failures]
+    layout.readme.write_text(layout.readme.read_text(encoding="utf-8") + "\n| base | None |\n", encoding="utf-8")
+    leftover = {item.id: item.found for item in run_checks(config, layout).failures}["no_template_syntax"]
+    assert leftover == "'None' in README.md"
+
+
 def test_missing_sections_fail_their_gates(make_config, project):
     record = realistic_record("empty")
     record.training = None
