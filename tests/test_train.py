@@ -134,6 +134,7 @@ def test_the_record_holds_every_field(train, project: Path) -> None:
     [evaluation] = [entry for entry in history if "eval_loss" in entry]
     assert all(key in evaluation for key in ("eval_rewards/chosen", "eval_rewards/rejected", "eval_kl"))
     assert training["hardware"]["world_size"] == 1 and training["hardware"]["device"] == "cpu"
+    assert training["hardware"]["distributed_type"] == "NO"
     assert saved["provenance"]["versions"]["trl"].startswith("1.16")
     assert "merge" not in saved and "evaluation" not in saved
 
@@ -355,11 +356,13 @@ def test_trl_outside_the_tested_range_is_a_clear_error(monkeypatch: pytest.Monke
 
 # -------------------------------------------------------------------------- two processes
 @pytest.mark.slow
+@pytest.mark.parametrize("method", ["kto", "enhanced_kto"])
 def test_two_processes_on_cpu_share_the_steps_and_write_the_record_once(
-    make_config: Callable[..., str], project: Path
+    make_config: Callable[..., str], project: Path, method: str
 ) -> None:
+    # enhanced_kto (the demo's method) with the BCO shift on: its own metrics and δ are gathered across ranks
     overrides = small(
-        "kto",
+        method,
         data={"max_samples": 16},
         training={
             "max_steps": -1,
@@ -368,6 +371,8 @@ def test_two_processes_on_cpu_share_the_steps_and_write_the_record_once(
             "launcher": {"num_processes": 2},
         },
     )
+    if method == "enhanced_kto":
+        overrides["method"]["bco_shift"] = True
     name = make_config("ddp", overrides)
     result = runner.invoke(app, ["train", name])
     assert result.exit_code == 0, result.output
@@ -375,6 +380,8 @@ def test_two_processes_on_cpu_share_the_steps_and_write_the_record_once(
     training = json.loads(layout.results.read_text(encoding="utf-8"))["training"]
     hardware = training["hardware"]
     assert hardware["world_size"] == 2 and hardware["backend"] == "gloo"
+    # a real data-parallel group (gradients all-reduced), not two processes each training its own shard
+    assert hardware["distributed_type"] == "MULTI_CPU"
     rows = training["datasets"][0]["rows"]
     assert rows == 32  # 16 pairs, unpaired
     # one epoch of 32 rows at 2 rows per process per step: 8 steps, where one process would take 16
@@ -384,6 +391,11 @@ def test_two_processes_on_cpu_share_the_steps_and_write_the_record_once(
     assert len({rank["pid"] for rank in ranks}) == 2
     assert all(rank["optimizer_steps"] == 8 and rank["micro_batches"] == 8 for rank in ranks)
     assert training["samples"] == 32
+    if method == "enhanced_kto":
+        # δ folded in the rewards of both ranks: 8 steps x 2 processes x 2 rows
+        state = json.loads((layout.train_dir / "checkpoint-8" / "trainer_state.json").read_text(encoding="utf-8"))
+        assert state["stateful_callbacks"]["BCOShiftState"]["attributes"]["count"] == 32
+        assert all("ekto/delta" in entry for entry in training["log_history"] if "loss" in entry)
     # rank 0 alone wrote: one adapter, no staging folders or status files left behind
     assert (layout.adapter_dir / "adapter_model.safetensors").is_file()
     assert not list(layout.train_dir.glob(".adapter*")) and not list(layout.run_dir.glob(".train-status-*"))

@@ -179,6 +179,13 @@ def train_process(
         callbacks=[counter, clock],
     )
     trainer = config.method_spec.build_trainer(ctx)
+    distributed_type = str(trainer.accelerator.distributed_type.value)
+    if world_size > 1 and distributed_type == "NO":
+        raise StageFailed(
+            f"training of '{config.name}' was launched as {world_size} processes, but accelerate set up no "
+            "data-parallel group (DistributedType.NO): each process would train its own shard without sharing "
+            "gradients. Check the launcher and training.launcher.config_file. Nothing was recorded."
+        )
 
     clock.start()
     trainer.train(resume_from_checkpoint=checkpoint)
@@ -201,7 +208,7 @@ def train_process(
             runtime=earlier_runtime + runtime_this_run,
             runtime_this_run=runtime_this_run,
             rows_trained=len(trainer.train_dataset),
-            hardware=_hardware(torch, world_size, ranks),
+            hardware=_hardware(torch, world_size, ranks, distributed_type),
             base_revision=model_revision,
         )
         tokenizer.save_pretrained(str(staging))
@@ -311,6 +318,9 @@ def training_arguments(config: ReleaseConfig, layout: Layout, *, model_dtype: An
     }
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not on_gpu:
         args["ddp_backend"] = "gloo"
+        # Without use_cpu, accelerate's PartialState does not take a CPU process group for MULTI_CPU: it reports
+        # DistributedType.NO, the model is not wrapped in DDP and every rank trains its own shard unsynchronised.
+        args["use_cpu"] = True
     _check_trackers(t.report_to)
     return args
 
@@ -718,11 +728,12 @@ def _gather(summary: dict[str, Any], world_size: int) -> list[dict[str, Any]]:
     return sorted(gathered, key=lambda item: item["rank"])
 
 
-def _hardware(torch: Any, world_size: int, ranks: list[dict[str, Any]]) -> dict[str, Any]:
+def _hardware(torch: Any, world_size: int, ranks: list[dict[str, Any]], distributed_type: str) -> dict[str, Any]:
     from pipeline.provenance import hardware
 
     info = hardware()
     info["world_size"] = world_size
+    info["distributed_type"] = distributed_type  # accelerate's: MULTI_CPU, MULTI_GPU, DEEPSPEED, FSDP or NO
     info["backend"] = torch.distributed.get_backend() if world_size > 1 and torch.distributed.is_initialized() else None
     info["ranks"] = ranks
     return info
