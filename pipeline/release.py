@@ -12,7 +12,7 @@ torch is imported only when a stage that needs it actually runs.
 What a stage depends on is declared here, next to the order of the chain, so the
 whole cache policy can be read in one place:
 
-- train: model, data, method, lora, training; the base model and the data file.
+- train: model, data, method, lora, training; the base model, the data file and the accelerate config file.
 - merge: model, lora, merge, and the hub.repo_id, card.license and card.language it records; the adapter and
   the base model.
 - evaluate: model, evaluation; the merged model and the task files.
@@ -115,7 +115,13 @@ def _results_sections(layout: Layout, names: tuple[str, ...]) -> dict[str, str]:
 
 
 def _train_inputs(config: ReleaseConfig, layout: Layout, hasher: FileHasher) -> dict[str, str]:
-    return {"base model": _base_model(config, layout, hasher), "dataset": _dataset(config, layout, hasher)}
+    inputs = {"base model": _base_model(config, layout, hasher), "dataset": _dataset(config, layout, hasher)}
+    config_file = config.training.launcher.config_file
+    if config_file:
+        # The accelerate config (mixed precision, DeepSpeed/FSDP) changes the run; the config holds only its path.
+        path = Path(config_file).expanduser()
+        inputs["accelerate config"] = hasher.file(path if path.is_absolute() else layout.root / path)
+    return inputs
 
 
 def _train_outputs(config: ReleaseConfig, layout: Layout, hasher: FileHasher) -> dict[str, str]:

@@ -162,6 +162,22 @@ def test_a_config_field_the_merge_records_reruns_the_merge(
     assert "merge" not in stages.names()
 
 
+def test_an_edit_of_the_accelerate_config_file_reruns_training(
+    stages: Recorder, release_of: Callable[..., Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The config names the file; its content (mixed precision, ZeRO stage) is what changes the run.
+    config, layout = release_of({"training": {"launcher": {"config_file": "accelerate.yaml"}}})
+    (layout.root / "accelerate.yaml").write_text("mixed_precision: bf16\n")
+    release.run_release(config, layout)
+    stages.calls.clear()
+    capsys.readouterr()
+
+    (layout.root / "accelerate.yaml").write_text("mixed_precision: fp16\n")
+    release.run_release(config, layout)
+    assert stages.names()[:1] == ["train"]
+    assert "input accelerate config changed" in capsys.readouterr().err
+
+
 def test_content_not_timestamps_decides(stages: Recorder, release_of: Callable[..., Any]) -> None:
     config, layout = release_of()
     release.run_release(config, layout)
