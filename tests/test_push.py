@@ -438,6 +438,17 @@ def test_a_real_push_without_a_token_is_a_clear_error(
     assert not hub.repos
 
 
+def test_a_token_the_hub_refuses_is_a_clear_usage_error(
+    release: tuple[ReleaseConfig, Layout], hub: HubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, layout = release
+    monkeypatch.setattr(hub, "tokens", {"hf_some_other_token_with_write_access"})  # TEST_TOKEN may not write
+    with pytest.raises(UsageError, match=r"refused the token.*write access") as refused:
+        push.run(config, layout)
+    assert TEST_TOKEN not in str(refused.value)
+    assert not hub.repos
+
+
 def test_missing_inputs_are_usage_errors(release: tuple[ReleaseConfig, Layout], hub: HubServer) -> None:
     config, layout = release
     shutil.rmtree(layout.merged_model_dir)

@@ -533,6 +533,12 @@ def _push(
                 f"{head and head[:12]} (another writer committed); nothing of this push was committed. "
                 "Run pubctl push again to plan against the new head."
             ) from None
+        if status in (401, 403):
+            # Running again would fail the same way: the token, not the Hub, is the problem.
+            raise UsageError(
+                f"push to {repo_id}@{revision}: the Hub refused the token ({describe_hub_error(exc)}); nothing "
+                f"was committed. Use a token with write access to {repo_id} (HF_TOKEN or `hf auth login`)."
+            ) from None
         raise StageFailed(_interrupted(repo_id, revision, head, describe_hub_error(exc))) from None
     except (StageFailed, UsageError):
         raise
