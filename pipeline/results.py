@@ -110,7 +110,7 @@ class BenchmarkResult(Record):
     num_fewshot: int = Field(ge=0)
     metric: str
     value: float
-    stderr: float | None = Field(description="Bootstrap standard error.")
+    stderr: float | None = Field(description="lm-eval's standard error of the value (method: stderr_method).")
     n: int = Field(ge=0, description="Items scored.")
     base_value: float | None = Field(None, description="The base model's score on the same task.")
     chance: float | None = Field(None, description="Score of uniform guessing.")
