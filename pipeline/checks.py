@@ -27,7 +27,7 @@ from pipeline.errors import CheckFailed, UsageError
 from pipeline.hashing import sha256_file
 from pipeline.layout import Layout
 from pipeline.parity_gate import OPTIONS, describe, parity_value
-from pipeline.results import Results, Waiver, read_results, update_results
+from pipeline.results import BenchmarkResult, EvaluationRecord, Results, Waiver, read_results, update_results
 
 if TYPE_CHECKING:
     from pipeline.config import ReleaseConfig
@@ -564,8 +564,7 @@ def _evaluation_checks(gates: _Gates, config: ReleaseConfig, results: Results) -
         gates.skip("throughput_device", "no evaluation section", "a throughput measurement")
         return
     gates.run("eval_subset")
-    settings = (evaluation.model_extra or {}).get("settings")
-    limit = settings.get("limit") if isinstance(settings, dict) else None
+    limit = evaluation_limit(evaluation)
     if limit is not None:
         gates.fail("eval_subset", f"lm-eval limit {limit} items per task", "full benchmark sets for published scores")
     if not evaluation.harness_version:
@@ -589,7 +588,7 @@ def _evaluation_checks(gates: _Gates, config: ReleaseConfig, results: Results) -
                 )
         if row.stderr is not None and (not math.isfinite(row.stderr) or row.stderr < 0):
             gates.fail("metric_range", f"{row.task} stderr {row.stderr!r}", "a finite stderr >= 0")
-        if row.chance is not None and row.stderr is not None and abs(row.value - row.chance) <= k * row.stderr:
+        if is_near_chance(row, k):
             gates.fail(
                 "near_chance",
                 f"{row.task} {row.metric} {row.value:g} ± {row.stderr:g}, chance {row.chance:g}",
@@ -621,6 +620,17 @@ def _evaluation_checks(gates: _Gates, config: ReleaseConfig, results: Results) -
             f"..max {throughput.tokens_per_second_max:g}",
             "min <= median <= max",
         )
+
+
+def is_near_chance(row: BenchmarkResult, k: float) -> bool:
+    """Whether a score lies within ``k`` standard errors of chance (the card says so, the gate warns)."""
+    return row.chance is not None and row.stderr is not None and abs(row.value - row.chance) <= k * row.stderr
+
+
+def evaluation_limit(evaluation: EvaluationRecord) -> int | float | None:
+    """The lm-eval ``limit`` the benchmarks ran with (evaluation.settings, added by the evaluate stage)."""
+    settings = (evaluation.model_extra or {}).get("settings")
+    return settings.get("limit") if isinstance(settings, dict) else None
 
 
 def _metric_range(metric: str) -> tuple[float, float] | None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline import __version__
+from pipeline.checks import evaluation_limit, is_near_chance
 from pipeline.citations import citations_for
 from pipeline.errors import CheckFailed, UsageError
 from pipeline.layout import Layout, templates_dir
@@ -232,18 +233,13 @@ def build_context(config: ReleaseConfig, layout: Layout, results: Results, plots
     base_model = model.base_model if model else config.model.base_model
     language = list(model.language) if model else list(config.card.language)
     k = config.checks.near_chance_stderr
-    near_chance = [
-        row
-        for row in (evaluation.results if evaluation else [])
-        if row.chance is not None and row.stderr is not None and abs(row.value - row.chance) <= k * row.stderr
-    ]
+    near_chance = [row for row in (evaluation.results if evaluation else []) if is_near_chance(row, k)]
     # Generated from the record: plain text that the template escapes (the config's own items are Markdown).
     found_limitations = []
     if near_chance:
         names = ", ".join(row.task for row in near_chance)
         found_limitations.append(f"Scores within {number(k)} standard errors of chance on: {names}.")
-    settings = (evaluation.model_extra or {}).get("settings") if evaluation is not None else None
-    eval_limit = settings.get("limit") if isinstance(settings, dict) else None
+    eval_limit = evaluation_limit(evaluation) if evaluation is not None else None
     if eval_limit is not None:
         found_limitations.append(
             f"Benchmarks were scored on at most {eval_limit} items per task (lm-eval limit): a smoke test, "
