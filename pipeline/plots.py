@@ -204,11 +204,13 @@ def _evaluation_plot(rows: list[BenchmarkResult], reuse: Path | None) -> Plot:
                 chance_drawn = True
         ax.set_xticks(positions)
         ax.set_xticklabels(labels, fontsize="small")
-        tops = [row.value + (row.stderr or 0.0) for row in rows]
-        tops += [row.base_value for row in rows if row.base_value is not None]
-        tops += [row.chance for row in rows if row.chance is not None]
+        others = [row.base_value for row in rows if row.base_value is not None]
+        others += [row.chance for row in rows if row.chance is not None]
+        tops = [row.value + (row.stderr or 0.0) for row in rows] + others
+        # A negative score (MCC) hangs below 0 with its error bar: the axis must reach its end.
+        bottoms = [row.value - (row.stderr or 0.0) for row in rows] + others
         # Head room above the tallest bar for the legend, which then never hides a bar.
-        ax.set_ylim(min(0.0, *tops), max(tops) * 1.3 if max(tops) > 0 else 1.0)
+        ax.set_ylim(min(0.0, *bottoms), max(tops) * 1.3 if max(tops) > 0 else 1.0)
         ax.set_ylabel("score (error bars: ±1 stderr)")
         ax.set_title("Benchmarks: base vs fine-tuned")
         ax.grid(True, axis="y", alpha=0.3)

@@ -64,6 +64,22 @@ def test_a_held_out_loss_is_not_called_training_loss():
     assert "eval_loss: 0.61 at step 6 to 0.58 at step 12 (2 points)." in loss.alt
 
 
+def test_a_negative_score_and_its_error_bar_stay_inside_the_axis(monkeypatch):
+    from matplotlib.axes import Axes
+
+    record = realistic_record("p")
+    record.evaluation.results[0] = record.evaluation.results[0].model_copy(
+        update={"metric": "mcc", "value": -0.04, "stderr": 0.03, "base_value": -0.01, "chance": 0.0}
+    )
+    limits: list[tuple[float, float]] = []
+    real = Axes.set_ylim
+    monkeypatch.setattr(Axes, "set_ylim", lambda ax, *args, **kw: limits.append(args) or real(ax, *args, **kw))
+
+    build_plots(record)
+
+    assert limits and limits[-1][0] <= -0.07
+
+
 def test_figures_only_for_logged_data_and_method_terms_when_logged():
     record = realistic_record("p", method="cpo")
     record.evaluation = None
