@@ -233,7 +233,7 @@ def run(
             adapter = _plan(api, "adapter", hub.adapter_repo_id, adapter_files, f"{title} (LoRA adapter)", options)
         plan = PushPlan(config.name, True, card_only, model, adapter, checks)
         _print_plan(console, plan)
-        atomic_write_text(layout.push_plan, json.dumps(plan.as_dict(), indent=2, ensure_ascii=False) + "\n")
+        _write_plan(layout, plan)
         console.print(f"Plan written to {escape(str(layout.push_plan))}; nothing was sent.")
         return plan
 
@@ -261,7 +261,7 @@ def run(
         except StageFailed as exc:
             raise StageFailed(f"{exc} The model itself was pushed: {model.result and model.result['url']}.") from None
     plan = PushPlan(config.name, False, card_only, model, adapter, checks)
-    atomic_write_text(layout.push_plan, json.dumps(plan.as_dict(), indent=2, ensure_ascii=False) + "\n")
+    _write_plan(layout, plan)
     _write_stamp(layout, plan)
     console.print(f"[bold green]pushed[/] {escape(plan.summary)} — {escape(str(model.result and model.result['url']))}")
     return plan
@@ -580,6 +580,10 @@ def _description(target: TargetPlan) -> str:
         f"Published by pubctl {__version__}: {target.count('add')} added, {target.count('update')} updated, "
         f"{target.count('delete')} deleted; {target.count('unchanged')} unchanged files were not re-sent."
     )
+
+
+def _write_plan(layout: Layout, plan: PushPlan) -> None:
+    atomic_write_text(layout.push_plan, json.dumps(plan.as_dict(), indent=2, ensure_ascii=False) + "\n")
 
 
 def _write_stamp(layout: Layout, plan: PushPlan) -> None:
