@@ -37,7 +37,6 @@ MISSING = "missing"
 """Hash of an input or output that does not exist (never equal to a real hash)."""
 RACY_SECONDS = 2.0
 """mtime granularity margin: entries for files modified this close to their hashing are not trusted."""
-CACHE_NAME = "file-hashes.json"
 
 
 def canonical_hash(value: Any) -> str:
