@@ -243,6 +243,25 @@ def test_merge_parity_sentence_names_its_compute_dtype_and_the_adapter_effect(ma
     )
 
 
+@pytest.mark.parametrize(
+    ("warmup", "sentence"),
+    [
+        (None, "5 timed runs."),
+        (0, "5 timed runs, with no untimed warm-up run."),
+        (2, "5 timed runs after 2 untimed warm-up runs."),
+    ],
+)
+def test_throughput_states_the_recorded_warm_up(make_config, project, warmup, sentence):
+    record = realistic_record(f"warm-{warmup}")
+    if warmup is not None:
+        record.evaluation.throughput.warmup_runs = warmup  # what the evaluate stage adds
+    config, layout = _release(make_config, project, record)
+
+    text = render_card(config, layout).read_text(encoding="utf-8")
+
+    assert f"128 new tokens each, {sentence}\n\n| device |" in text
+
+
 def test_a_limited_evaluation_is_called_a_subset(make_config, project):
     record = realistic_record("limited")
     record.evaluation.settings = {"limit": 20, "batch_size": 8, "device": "cpu"}  # what the evaluate stage adds
