@@ -203,6 +203,25 @@ def test_resume_continues_from_the_saved_step(train) -> None:
     assert [entry["step"] for entry in again.log_history if "loss" in entry] == [1, 2, 3, 4]
 
 
+def test_resume_skips_a_checkpoint_left_half_written(project: Path) -> None:
+    """A run killed while saving leaves checkpoint-N without trainer_state.json (written last) or pubctl's
+    runtime file: resuming picks the newest complete checkpoint instead of failing on that folder."""
+    from pipeline.stages.train import RUNTIME_FILE, _checkpoint_progress, last_checkpoint
+
+    layout = Layout.for_release("half", project)
+    for step, files in ((2, ("trainer_state.json", RUNTIME_FILE)), (4, ("adapter_model.safetensors",))):
+        folder = layout.train_dir / f"checkpoint-{step}"
+        folder.mkdir(parents=True)
+        for name in files:
+            (folder / name).write_text(
+                json.dumps({"global_step": step, "epoch": 0.5, "runtime_seconds": 1.5}), encoding="utf-8"
+            )
+    (layout.train_dir / "checkpoint-6").mkdir()  # transformers had only created the folder
+    assert last_checkpoint(layout) == str(layout.train_dir / "checkpoint-2")
+    config = load_config("demo", project)
+    assert _checkpoint_progress(config, last_checkpoint(layout)) == (2, 1.5)
+
+
 @pytest.mark.slow
 def test_resume_refuses_checkpoints_of_another_run_and_a_finished_run(train) -> None:
     train(small("dpo", training={"max_steps": 2, "save_steps": 2}))

@@ -379,10 +379,25 @@ def _claim_train_dir(config: ReleaseConfig, layout: Layout, *, resume: bool) -> 
 
 
 def last_checkpoint(layout: Layout) -> str | None:
-    """The newest checkpoint-N folder of the release's train folder, as transformers finds it."""
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest complete checkpoint-N folder of the release's train folder.
 
-    return get_last_checkpoint(str(layout.train_dir)) if layout.train_dir.is_dir() else None
+    transformers writes a checkpoint in place (weights, optimizer, RNG state, then trainer_state.json) and
+    pubctl adds its runtime file after that, so a run killed while saving leaves a newer folder without them.
+    transformers' get_last_checkpoint would pick that folder and the resume would fail on it (or, missing only
+    the runtime file, record too short a runtime); the newest folder holding both is the one to resume from.
+    """
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    if not layout.train_dir.is_dir():
+        return None
+    complete = [
+        (int(folder.name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-")), folder)
+        for folder in layout.train_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+        if folder.name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-").isdigit()
+        and (folder / "trainer_state.json").is_file()
+        and (folder / RUNTIME_FILE).is_file()
+    ]
+    return str(max(complete)[1]) if complete else None
 
 
 def _checkpoint_progress(config: ReleaseConfig, checkpoint: str | None) -> tuple[int, float]:
@@ -400,8 +415,7 @@ def _checkpoint_progress(config: ReleaseConfig, checkpoint: str | None) -> tuple
             f"{folder} already holds the whole run: step {step} reaches {budget}. Raise {budget.split(' ')[0]} to "
             f"train further, or start over with: pubctl train {config.name} --no-resume."
         )
-    runtime_file = folder / RUNTIME_FILE
-    earlier = json.loads(runtime_file.read_text(encoding="utf-8"))["runtime_seconds"] if runtime_file.is_file() else 0.0
+    earlier = json.loads((folder / RUNTIME_FILE).read_text(encoding="utf-8"))["runtime_seconds"]
     return step, float(earlier)
 
 
