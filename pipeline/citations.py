@@ -48,7 +48,7 @@ CITATIONS: dict[str, Citation] = {
         ),
         Citation(
             key="ipo",
-            short="Azar et al., 2023",
+            short="Azar et al., 2024",
             title="A General Theoretical Paradigm to Understand Learning from Human Preferences",
             url="https://arxiv.org/abs/2310.12036",
             bibtex="""@inproceedings{azar2024general,
@@ -150,7 +150,7 @@ CITATIONS: dict[str, Citation] = {
         ),
         Citation(
             key="lora",
-            short="Hu et al., 2021",
+            short="Hu et al., 2022",
             title="LoRA: Low-Rank Adaptation of Large Language Models",
             url="https://arxiv.org/abs/2106.09685",
             bibtex="""@inproceedings{hu2022lora,
