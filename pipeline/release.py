@@ -292,7 +292,10 @@ def load_function(module: str, attr: str) -> Callable[..., Any]:
         return getattr(importlib.import_module(module), attr)
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("pipeline"):
-            raise NotBuiltYet(f"{module} is not part of this pubctl build yet.") from None
+            raise NotBuiltYet(
+                f"{module} cannot be imported: {exc.name} is missing from this pubctl installation; "
+                "reinstall pubctl (pip install -e . in a checkout)."
+            ) from None
         raise UsageError(
             f"{module} needs the package '{exc.name}', which is not installed. "
             "Install the training stack with: pip install 'pubctl[train]'."

@@ -376,3 +376,8 @@ def test_a_second_concurrent_release_is_refused(stages: Recorder, release_of: Ca
     assert stages.calls == []
     release.run_release(config, layout)
     assert stages.names() == list(release.STAGES)
+
+
+def test_a_missing_pipeline_module_is_named_as_an_incomplete_installation() -> None:
+    with pytest.raises(UsageError, match=r"pipeline\.no_such_stage is missing from this pubctl installation"):
+        release.load_function("pipeline.no_such_stage", "run")
