@@ -86,6 +86,8 @@ class PreparedData:
 # ----------------------------------------------------------------------------- loading
 def _load_local(path: Path, reference: str) -> Dataset:
     from datasets import load_dataset
+    from datasets.exceptions import DatasetsError
+    from pyarrow.lib import ArrowException
 
     suffix = path.suffix.lower()
     builder = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}.get(suffix)
@@ -97,7 +99,9 @@ def _load_local(path: Path, reference: str) -> Dataset:
         raise UsageError(f"data.train: {reference} ({path}) is empty: the training split has no rows.")
     try:
         return load_dataset(builder, data_files=str(path), split="train")
-    except Exception as exc:  # datasets raises many types for unreadable files; all mean "bad input file"
+    # What an unreadable file raises: datasets' own errors (malformed JSON lines), Arrow's (not a parquet file,
+    # mixed types), I/O errors. Anything else is a bug or an environment problem and keeps its traceback.
+    except (DatasetsError, ArrowException, ValueError, OSError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageError(f"data.train: could not read {reference} ({path}) as {builder}: {detail}") from None
 

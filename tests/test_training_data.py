@@ -176,3 +176,12 @@ def test_hub_dataset_unreachable_is_a_clear_download_error(prepare, monkeypatch:
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(UsageError, match="Could not download dataset 'someone/prefs'"):
         prepare({"method": {"name": "dpo"}, "data": {"train": "someone/prefs", "eval_fraction": None}})
+
+
+@pytest.mark.parametrize(
+    ("name", "content"), [("broken.jsonl", '{"prompt": "Q?"}\n{"prompt": \n'), ("x.parquet", "xx")]
+)
+def test_an_unreadable_file_is_a_usage_error(prepare, project: Path, name: str, content: str) -> None:
+    (project / name).write_text(content, encoding="utf-8")
+    with pytest.raises(UsageError, match=f"could not read {name}"):
+        prepare({"method": {"name": "dpo"}, "data": {"train": name, "eval_fraction": None}})
