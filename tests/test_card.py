@@ -309,6 +309,17 @@ def test_each_method_partial_renders_with_its_citation(make_config, project, met
     assert "| `beta` | 0.2 |" in text or method == "sft"
 
 
+def test_kto_partial_describes_the_loss_the_run_used(make_config, project):
+    record = realistic_record("apo", method="kto", method_params={"beta": 0.1, "loss_type": "apo_zero_unpaired"})
+    config, layout = _release(make_config, project, record)
+
+    text = render_card(config, layout).read_text(encoding="utf-8")
+
+    assert "`apo_zero_unpaired` loss, not the KTO loss" in text and "there is no KL reference point" in text
+    assert "A reference point z₀" not in text
+    assert "| `loss_type` | apo\\_zero\\_unpaired |" in text
+
+
 def test_missing_method_partial_is_a_clear_error(make_config, project):
     (project / "templates" / "partials" / "method_dpo.md.j2").unlink()
     record = realistic_record("nopartial", method="dpo", method_params={"beta": 0.1})
