@@ -627,6 +627,17 @@ def is_near_chance(row: BenchmarkResult, k: float) -> bool:
     return row.chance is not None and row.stderr is not None and abs(row.value - row.chance) <= k * row.stderr
 
 
+def is_below_chance(row: BenchmarkResult, k: float) -> bool:
+    """Whether an accuracy-like score (higher is better, in [0, 1]) lies more than ``k`` stderr below chance.
+
+    Not a gate: the model may prefer wrong answers (TruthfulQA's imitative falsehoods) or chance may
+    be mis-specified; the card says which scores, so "at chance" is not read into them.
+    """
+    if row.chance is None or row.stderr is None or _metric_range(row.metric) != (0.0, 1.0):
+        return False
+    return row.value < row.chance - k * row.stderr
+
+
 def evaluation_limit(evaluation: EvaluationRecord) -> int | float | None:
     """The lm-eval ``limit`` the benchmarks ran with (evaluation.settings, added by the evaluate stage)."""
     settings = (evaluation.model_extra or {}).get("settings")

@@ -262,6 +262,17 @@ def test_throughput_states_the_recorded_warm_up(make_config, project, warmup, se
     assert f"128 new tokens each, {sentence}\n\n| device |" in text
 
 
+def test_a_score_far_below_chance_is_named_in_the_limitations(make_config, project):
+    record = realistic_record("below")
+    record.evaluation.results[0].value = 0.20  # hellaswag: chance 0.25, stderr 0.0049
+    config, layout = _release(make_config, project, record)
+
+    text = render_card(config, layout).read_text(encoding="utf-8")
+
+    assert "- Scores more than 2 standard errors below chance on: hellaswag. The model systematically" in text
+    assert "Within 2 standard errors of chance" not in text
+
+
 def test_a_limited_evaluation_is_called_a_subset(make_config, project):
     record = realistic_record("limited")
     record.evaluation.settings = {"limit": 20, "batch_size": 8, "device": "cpu"}  # what the evaluate stage adds

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline import __version__
-from pipeline.checks import evaluation_limit, is_near_chance
+from pipeline.checks import evaluation_limit, is_below_chance, is_near_chance
 from pipeline.citations import citations_for
 from pipeline.errors import CheckFailed, UsageError
 from pipeline.layout import Layout, templates_dir
@@ -239,6 +239,13 @@ def build_context(config: ReleaseConfig, layout: Layout, results: Results, plots
     if near_chance:
         names = ", ".join(row.task for row in near_chance)
         found_limitations.append(f"Scores within {number(k)} standard errors of chance on: {names}.")
+    below_chance = [row for row in (evaluation.results if evaluation else []) if is_below_chance(row, k)]
+    if below_chance:
+        names = ", ".join(row.task for row in below_chance)
+        found_limitations.append(
+            f"Scores more than {number(k)} standard errors below chance on: {names}. The model systematically "
+            "prefers wrong answers there (or the recorded chance level does not fit the metric)."
+        )
     eval_limit = evaluation_limit(evaluation) if evaluation is not None else None
     if eval_limit is not None:
         found_limitations.append(
