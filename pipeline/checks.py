@@ -704,13 +704,15 @@ def _check_model_index(gates: _Gates, text: str, results: Results) -> None:
             "YAML and a model-index huggingface_hub can read",
         )
         return
+    # The n-shot is part of a result's identity: the same task may be recorded 0-shot and 5-shot.
     recorded = {
-        (row.task, row.metric, row.split, row.value)
+        (row.task, row.metric, row.num_fewshot, row.split, row.value)
         for row in (results.evaluation.results if results.evaluation else [])
     }
     found = set()
     for result in eval_results:
-        key = (result.dataset_name, result.metric_type, result.dataset_split, result.metric_value)
+        shots = (result.metric_args or {}).get("num_fewshot")
+        key = (result.dataset_name, result.metric_type, shots, result.dataset_split, result.metric_value)
         found.add(key)
         if NOT_BENCHMARKS.search(f"{result.metric_type} {result.metric_name or ''}"):
             gates.fail(

@@ -175,6 +175,18 @@ def test_english_none_in_the_authors_text_is_not_template_leftover(make_config, 
     assert leftover == "'None' in README.md"
 
 
+def test_model_index_results_are_matched_with_their_n_shot(make_config, project):
+    config, layout = _bundle(make_config, project, realistic_record("shots"))
+    text = layout.readme.read_text(encoding="utf-8")
+    assert text.count("        num_fewshot: 10\n") == 1
+    layout.readme.write_text(text.replace("        num_fewshot: 10\n", "        num_fewshot: 25\n"), encoding="utf-8")
+
+    found = [item.found for item in run_checks(config, layout).failures if item.id == "model_index_parses"]
+
+    assert "model-index result ('hellaswag', 'acc_norm', 25, 'validation', 0.4213) not in results.json" in found
+    assert "recorded result ('hellaswag', 'acc_norm', 10, 'validation', 0.4213) missing from the model-index" in found
+
+
 def test_missing_sections_fail_their_gates(make_config, project):
     record = realistic_record("empty")
     record.training = None
