@@ -362,8 +362,15 @@ def _model_file_checks(gates: _Gates, layout: Layout, results: Results, *, need_
             elif sha256_file(path) != entry.sha256:
                 gates.fail("model_files", f"{entry.path} sha256 differs from the record", "the recorded sha256")
 
-    headers = [_safetensors_header(path) for path in sorted(folder.glob("*.safetensors"))]
-    if not headers:
+    headers, unreadable = [], []
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            headers.append(_safetensors_header(path))
+        except _UnreadableWeights as exc:  # a truncated or corrupt file is a failed check, not bad usage
+            unreadable.append(str(exc))
+    if unreadable:
+        gates.fail("parameter_count", "; ".join(unreadable), "safetensors files whose headers parse")
+    elif not headers:
         gates.fail("parameter_count", f"no *.safetensors in {folder}", "the merged weights")
     else:
         tensors = [t for header in headers for name, t in header.items() if name != "__metadata__"]
@@ -519,19 +526,26 @@ def _token_contents(folder: Path, tokenizer_config: dict[str, Any]) -> list[str]
     return [t for t in [*tokens, eos] if isinstance(t, str)]
 
 
+class _UnreadableWeights(ValueError):
+    """A *.safetensors file whose header cannot be read."""
+
+
 def _safetensors_header(path: Path) -> dict[str, Any]:
     """The JSON header of a safetensors file (8-byte little-endian length, then JSON): no torch needed."""
     with path.open("rb") as handle:
         raw = handle.read(8)
         if len(raw) != 8:
-            raise UsageError(f"{path}: not a safetensors file (shorter than its 8-byte header length).")
+            raise _UnreadableWeights(f"{path.name} is not a safetensors file (shorter than its 8-byte header length)")
         (length,) = struct.unpack("<Q", raw)
         if length > 100 * 1024 * 1024:
-            raise UsageError(f"{path}: not a safetensors file (header length {length} bytes).")
+            raise _UnreadableWeights(f"{path.name} is not a safetensors file (header length {length} bytes)")
         try:
-            return json.loads(handle.read(length))
+            header = json.loads(handle.read(length))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{path}: corrupt safetensors header: {exc}.") from None
+            raise _UnreadableWeights(f"{path.name} has a corrupt safetensors header ({exc})") from None
+    if not isinstance(header, dict):
+        raise _UnreadableWeights(f"{path.name} has a safetensors header that is not a JSON object")
+    return header
 
 
 def _token_id(folder: Path, token: str) -> int | None:

@@ -326,3 +326,12 @@ def test_a_chat_template_that_cannot_render_a_conversation_fails(tiny_bundle):
     assert failed["chat_template"] == (
         "a chat template that fails on a user/assistant exchange (TemplateError: a system message is required)"
     )
+
+
+def test_a_corrupt_weights_file_is_a_failed_check_not_a_crash(tiny_bundle):
+    config, layout = tiny_bundle
+    (layout.merged_model_dir / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+
+    failed = {item.id: item.found for item in run_checks(config, layout).failures}
+
+    assert failed["parameter_count"].startswith("model.safetensors has a corrupt safetensors header (")
