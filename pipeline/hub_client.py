@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.hashing import visible_files
+
 HUB_REGULAR_MAX_BYTES = 10 * 1024 * 1024
 """The Hub stores files of this size or more with LFS (and refuses larger regular files)."""
 
@@ -107,9 +109,9 @@ def predict_lfs(path_in_repo: str, size: int, sample: bytes) -> bool:
 def collect_folder(folder: Path, *, prefix: str = "", skip: frozenset[str] = frozenset()) -> list[LocalFile]:
     """Every file under ``folder`` (hidden files and ``skip`` names at its top excluded), sorted by repo path."""
     files = []
-    for source in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for source in visible_files(folder):
         relative = source.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts) or relative.as_posix() in skip:
+        if relative.as_posix() in skip:
             continue
         files.append(LocalFile.from_path(prefix + relative.as_posix(), source))
     return files

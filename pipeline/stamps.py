@@ -22,14 +22,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pipeline.hashing import sha256_file
+from pipeline.hashing import sha256_file, visible_files
 from pipeline.results import atomic_write_text
 
 STAMP_VERSION = 1
@@ -96,7 +95,7 @@ class FileHasher:
             return MISSING
         digest = hashlib.sha256()
         count = 0
-        for file in sorted(_visible_files(path)):
+        for file in visible_files(path):
             relative = file.relative_to(path).as_posix()
             digest.update(f"{relative}\0{self.file(file)}\n".encode())
             count += 1
@@ -109,14 +108,6 @@ class FileHasher:
         live = {key: entry for key, entry in self._entries.items() if Path(key).exists()}
         atomic_write_text(self.cache_path, json.dumps({"version": STAMP_VERSION, "files": live}, sort_keys=True))
         self._dirty = False
-
-
-def _visible_files(root: Path) -> list[Path]:
-    files = []
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = [name for name in dirs if not name.startswith(".")]
-        files.extend(Path(folder) / name for name in names if not name.startswith("."))
-    return files
 
 
 @dataclass

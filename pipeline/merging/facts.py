@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.hashing import sha256_file
+from pipeline.hashing import sha256_file, visible_files
 from pipeline.results import FileEntry
 
 
 def file_entries(folder: Path) -> list[FileEntry]:
-    """Every file under ``folder`` (paths relative to it, POSIX separators, sorted)."""
+    """Every published file under ``folder`` (paths relative to it, POSIX separators, sorted; no hidden files)."""
     return [
         FileEntry(path=path.relative_to(folder).as_posix(), size=path.stat().st_size, sha256=sha256_file(path))
-        for path in sorted(p for p in folder.rglob("*") if p.is_file())
+        for path in visible_files(folder)
     ]
