@@ -29,7 +29,7 @@ def test_visible_files_leave_out_hidden_files_and_folders(tmp_path: Path) -> Non
 def test_merge_facts_and_push_agree_on_the_files(tmp_path: Path) -> None:
     root = make_folder(tmp_path / "m")
     recorded = [entry.path for entry in file_entries(root)]
-    published = [local.path for local in collect_folder(root)]
+    published = [local.path_in_repo for local in collect_folder(root)]
     assert recorded == published == ["model.safetensors", "sub/config.json"]
 
 
