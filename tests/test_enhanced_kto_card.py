@@ -74,5 +74,7 @@ def test_card_reflects_components_that_are_off_or_staged(
     assert "Value function: off (v(u) = u)." in text
     assert "Probability weighting: off (w(p) = p)." in text
     assert "Odds-ratio term: off." in text
-    assert f"BCO shift: on from optimizer step {bco_start}, with the gradient through the shifted margin " in text
+    # the trainer applies delta from step N + 1 (tests/test_enhanced_kto_trainer.py); the card must say so
+    expected = f"BCO shift: on after {bco_start} warm-up optimizer steps (from step {bco_start + 1} in the log), with"
+    assert expected + " the gradient through the shifted margin " in text
     assert "clipped to norm 0.5" in text
