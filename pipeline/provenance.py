@@ -46,13 +46,15 @@ def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str
 
 
 def git_commit(root: Path) -> str | None:
-    """HEAD of the project's git checkout, with '-dirty' when tracked files changed; None outside git."""
+    """HEAD of the project's git checkout, '-dirty' when tracked files outside cards/ changed; None outside git."""
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True, timeout=10
         ).stdout.strip()
+        # cards/ holds pubctl's own outputs (each stage rewrites results.json): only a change to code,
+        # configs or templates makes the recorded commit an inexact description of what ran.
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)cards"],
             cwd=root,
             capture_output=True,
             text=True,
