@@ -63,6 +63,24 @@ def _hub_id_problem(value: str, *, require_namespace: bool) -> str | None:
     return None
 
 
+def _check_reference(value: str, info: ValidationInfo, *, kind: str, builtins: tuple[str, ...], local: str) -> str:
+    """A built-in name, an existing local path (relative to the project root), or a valid Hub id."""
+    if value.startswith("builtin:"):
+        if value not in builtins:
+            raise ValueError(f"unknown built-in {kind} {value!r}; built-ins: {', '.join(builtins)}")
+        return value
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else _root(info) / path
+    if path.is_dir() or (local == "file" and path.is_file()):
+        return value
+    if _looks_like_path(value):
+        raise ValueError(f"{value!r} looks like a local path but no {local} exists at {path}")
+    problem = _hub_id_problem(value, require_namespace=False)
+    if problem:
+        raise ValueError(f"{value!r} is neither a Hub {kind} id nor an existing {local} ({problem})")
+    return value
+
+
 def _root(info: ValidationInfo) -> Path:
     context = info.context or {}
     return Path(context.get("root") or project_root())
@@ -85,20 +103,7 @@ class ModelSection(Section):
     @field_validator("base_model")
     @classmethod
     def _base_model_kind(cls, value: str, info: ValidationInfo) -> str:
-        if value.startswith("builtin:"):
-            if value not in BUILTIN_MODELS:
-                raise ValueError(f"unknown built-in model {value!r}; built-ins: {', '.join(BUILTIN_MODELS)}")
-            return value
-        path = Path(value).expanduser()
-        path = path if path.is_absolute() else _root(info) / path
-        if path.is_dir():
-            return value
-        if _looks_like_path(value):
-            raise ValueError(f"{value!r} looks like a local path but no folder exists at {path}")
-        problem = _hub_id_problem(value, require_namespace=False)
-        if problem:
-            raise ValueError(f"{value!r} is neither a Hub model id nor an existing folder ({problem})")
-        return value
+        return _check_reference(value, info, kind="model", builtins=BUILTIN_MODELS, local="folder")
 
 
 # ---------------------------------------------------------------------------- data
@@ -137,20 +142,7 @@ class DataSection(Section):
     @field_validator("train")
     @classmethod
     def _train_source(cls, value: str, info: ValidationInfo) -> str:
-        if value.startswith("builtin:"):
-            if value not in BUILTIN_DATASETS:
-                raise ValueError(f"unknown built-in dataset {value!r}; built-ins: {', '.join(BUILTIN_DATASETS)}")
-            return value
-        path = Path(value).expanduser()
-        path = path if path.is_absolute() else _root(info) / path
-        if path.is_file() or path.is_dir():
-            return value
-        if _looks_like_path(value):
-            raise ValueError(f"{value!r} looks like a local file but nothing exists at {path}")
-        problem = _hub_id_problem(value, require_namespace=False)
-        if problem:
-            raise ValueError(f"{value!r} is neither a Hub dataset id nor an existing file ({problem})")
-        return value
+        return _check_reference(value, info, kind="dataset", builtins=BUILTIN_DATASETS, local="file")
 
     @model_validator(mode="after")
     def _one_eval_source(self) -> DataSection:
