@@ -10,7 +10,6 @@ model, so the mapping is read here from peft's documented save format.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import UsageError
+from pipeline.merging.checkpoint import read_json_object
 
 if TYPE_CHECKING:
     import torch
@@ -109,12 +109,7 @@ def read_adapter_config(folder: Path) -> dict[str, Any]:
             f"No adapter to merge: {config_file} does not exist. Run `pubctl train NAME` first "
             "(it saves the LoRA adapter there), or check that the train stage finished."
         )
-    try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{config_file}: not valid JSON ({exc.msg} at line {exc.lineno}).") from None
-    if not isinstance(config, dict):
-        raise UsageError(f"{config_file}: expected a JSON object, found {type(config).__name__}.")
+    config = read_json_object(config_file)
     if config.get("peft_type") != "LORA":
         raise UsageError(f"{config_file}: peft_type is {config.get('peft_type')!r}; pubctl merges LoRA adapters only.")
     return config

@@ -15,7 +15,7 @@ EMBED_SUFFIXES = ("embed_tokens.weight", "wte.weight", "word_embeddings.weight")
 LM_HEAD = "lm_head.weight"
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json_object(path: Path) -> dict[str, Any]:
     """A model folder's JSON file as a mapping; a damaged one is the user's input error, not a traceback."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -61,9 +61,9 @@ class Checkpoint:
         config_file = folder / "config.json"
         if not config_file.is_file():
             raise UsageError(f"{folder} is not a model folder: it has no config.json.")
-        config = _read_json(config_file)
+        config = read_json_object(config_file)
         if (folder / SAFE_INDEX).is_file():
-            weight_map = _read_json(folder / SAFE_INDEX).get("weight_map")
+            weight_map = read_json_object(folder / SAFE_INDEX).get("weight_map")
             if not isinstance(weight_map, dict):
                 raise UsageError(f"{folder / SAFE_INDEX} has no weight_map: a damaged or incomplete download?")
             files = list(dict.fromkeys(weight_map.values()))
