@@ -28,6 +28,7 @@ from pipeline.hashing import sha256_file
 from pipeline.layout import Layout
 from pipeline.parity_gate import OPTIONS, describe, parity_value
 from pipeline.results import BenchmarkResult, EvaluationRecord, Results, Waiver, read_results, update_results
+from pipeline.safetensors_dtypes import DTYPE_NAMES, NAME_BYTES
 
 if TYPE_CHECKING:
     from pipeline.config import ReleaseConfig
@@ -61,22 +62,6 @@ CHECKS: dict[str, str] = {
 WARNING_CHECKS = frozenset({"near_chance", "eval_subset"})
 MODEL_FILE_CHECKS = ("parameter_count", "dtype_match", "architecture_match", "chat_template", "generation_eos")
 
-DTYPE_BYTES = {
-    "F64": 8,
-    "F32": 4,
-    "BF16": 2,
-    "F16": 2,
-    "F8_E4M3": 1,
-    "F8_E5M2": 1,
-    "I64": 8,
-    "I32": 4,
-    "I16": 2,
-    "I8": 1,
-    "U8": 1,
-    "BOOL": 1,
-}
-DTYPE_NAMES = {"F64": "float64", "F32": "float32", "BF16": "bfloat16", "F16": "float16"}
-NAME_BYTES = {"float64": 8, "float32": 4, "bfloat16": 2, "float16": 2}
 # Ranges of bounded metrics as lm-eval computes them (fractions, not percentages); any other metric
 # only has to be finite. MCC is a correlation (negative near chance); lm-eval's brier_score sums the
 # squared error over all classes, so a confident wrong answer scores 2 (lm_eval/api/metrics.py).

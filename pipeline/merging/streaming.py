@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.merging.checkpoint import DTYPE_BYTES, LM_HEAD, SAFE_INDEX, Checkpoint
+from pipeline.merging.checkpoint import LM_HEAD, SAFE_INDEX, Checkpoint
 from pipeline.merging.delta import merge_tensor
+from pipeline.safetensors_dtypes import DTYPE_BYTES
 
 if TYPE_CHECKING:
     import torch
