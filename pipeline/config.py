@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from pipeline.errors import ConfigError
-from pipeline.layout import project_root
+from pipeline.layout import configs_dir, project_root
 from pipeline.methods import METHODS, MethodParams, MethodSpec
 
 BUILTIN_MODELS = ("builtin:tiny-qwen3",)
@@ -465,12 +465,13 @@ def resolve_config_path(name_or_path: str, root: Path | None = None) -> Path:
         if not path.is_file():
             raise ConfigError(f"{name_or_path}: no such config file ({path}).")
         return path
-    path = root / "configs" / f"{name_or_path}.yaml"
+    folder = configs_dir(root)
+    path = folder / f"{name_or_path}.yaml"
     if not path.is_file():
-        known = sorted(p.stem for p in (root / "configs").glob("*.yaml"))
+        known = sorted(p.stem for p in folder.glob("*.yaml"))
         close = difflib.get_close_matches(name_or_path, known, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
-        listing = f" Known releases: {', '.join(known)}." if known else f" {root / 'configs'} has no configs."
+        listing = f" Known releases: {', '.join(known)}." if known else f" {folder} has no configs."
         raise ConfigError(f"No release config named '{name_or_path}' ({path} does not exist).{listing}{hint}")
     return path
 

@@ -38,7 +38,3 @@ class CheckFailed(PubctlError):
     """One or more honesty gates failed, or a committed card is stale (exit 1)."""
 
     exit_code = 1
-
-
-class NotBuiltYet(UsageError):
-    """A command whose stage this version of pubctl does not provide."""

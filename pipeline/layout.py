@@ -27,6 +27,11 @@ def project_root() -> Path:
     return Path(os.environ.get(ROOT_ENV) or Path.cwd()).resolve()
 
 
+def configs_dir(root: Path | None = None) -> Path:
+    """The project's release configs: configs/NAME.yaml."""
+    return (root or project_root()) / "configs"
+
+
 def cache_root(root: Path | None = None) -> Path:
     """Caches shared between releases: the built-in tiny model, base-model evaluation results."""
     env = os.environ.get(CACHE_ENV)
@@ -109,10 +114,6 @@ class Layout:
         return cache_root(self.root)
 
     # --- shared project folders -------------------------------------------------
-    @property
-    def configs_dir(self) -> Path:
-        return self.root / "configs"
-
     def card_dir_of(self, other: str) -> Path:
         """The card bundle of another release (for card.compare_with)."""
         return self.root / "cards" / other

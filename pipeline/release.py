@@ -37,7 +37,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipeline import __version__
-from pipeline.errors import NotBuiltYet, PubctlError, StageFailed, UsageError
+from pipeline.errors import PubctlError, StageFailed, UsageError
 from pipeline.layout import Layout, templates_dir
 from pipeline.stamps import (
     MISSING,
@@ -292,7 +292,7 @@ def load_function(module: str, attr: str) -> Callable[..., Any]:
         return getattr(importlib.import_module(module), attr)
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("pipeline"):
-            raise NotBuiltYet(
+            raise UsageError(
                 f"{module} cannot be imported: {exc.name} is missing from this pubctl installation; "
                 "reinstall pubctl (pip install -e . in a checkout)."
             ) from None

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from pipeline.config import ReleaseConfig, load_config
 from pipeline.errors import PubctlError
-from pipeline.layout import Layout, project_root
+from pipeline.layout import Layout, configs_dir, project_root
 from pipeline.results import read_results
 
 STAGE_SECTIONS = {"train": "training", "merge": "merge", "evaluate": "evaluation"}
@@ -59,9 +59,10 @@ def _mark_out_of_date(state: dict[str, str], config: ReleaseConfig, layout: Layo
 def print_status(root: Path | None = None, console: Console | None = None) -> None:
     root = root or project_root()
     console = console or Console()
-    configs = sorted((root / "configs").glob("*.yaml"))
+    folder = configs_dir(root)
+    configs = sorted(folder.glob("*.yaml"))
     if not configs:
-        console.print(f"No release configs in {root / 'configs'}.")
+        console.print(f"No release configs in {folder}.")
         return
     table = Table("release", "method", "base model", "train", "merge", "evaluate", "card", "push")
     for path in configs:
