@@ -263,7 +263,10 @@ def test_stage_writes_a_standalone_model(release, tiny_model_path: Path) -> None
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     assert tokenizer.chat_template and (model_dir / "chat_template.jinja").is_file()
     generation = GenerationConfig.from_pretrained(model_dir)
-    assert generation.eos_token_id == tokenizer.eos_token_id == tokenizer.convert_tokens_to_ids("<|im_end|>")
+    # The base's stop list is kept whole (chat end first), not collapsed to the tokenizer's single eos.
+    im_end, end_of_text = tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
+    assert tokenizer.eos_token_id == im_end
+    assert generation.eos_token_id == [im_end, end_of_text]
     assert sorted(p.name for p in layout.merged_adapter_dir.iterdir()) == sorted(
         p.name for p in layout.adapter_dir.iterdir() if p.name not in ("training_args.bin", "README.md")
     )
@@ -549,3 +552,19 @@ def test_corrupt_record_fails_before_the_merged_model_is_written(release, tiny_m
     assert not layout.merge_dir.exists()
     assert list(layout.run_dir.glob(".merge-*")) == []
     assert layout.results.read_text() == "{not json"
+
+
+@pytest.mark.parametrize(
+    ("base", "chat_end", "expected"),
+    [
+        ([151645, 151643], 151645, [151645, 151643]),  # Qwen3: both kept, order kept
+        ([151643], 151645, [151645, 151643]),  # a base list without the chat end gets it in front
+        (151643, 151645, [151645, 151643]),
+        (151645, 151645, 151645),  # a single id stays an int, as transformers writes it
+        (None, 151645, 151645),
+    ],
+)
+def test_generation_stop_tokens_keep_the_base_list(base: object, chat_end: int, expected: object) -> None:
+    from pipeline.stages.merge import stop_tokens
+
+    assert stop_tokens(base, chat_end) == expected

@@ -3,7 +3,7 @@
 Input: the adapter (and tokenizer) the train stage saved in ``layout.adapter_dir`` and the
 base from ``model.base_model``. Output, in ``layout.merge_dir``: ``model/`` (safetensors
 shards + index, config.json, tokenizer files with the chat template, generation_config.json
-whose eos is the tokenizer's) and ``adapter/`` (a copy for an optional adapter repo).
+whose stop tokens are the base's plus the tokenizer's eos) and ``adapter/`` (a copy for an optional adapter repo).
 
 Everything is built in a temporary folder next to the target and renamed into place only
 after the parity check passed, so a refusal (exit 2) or a failed parity (exit 1) leaves
@@ -62,8 +62,13 @@ def _write_config(base: Checkpoint, out_dir: Path, untied: bool, dtype: str) -> 
         shutil.copy2(code, out_dir / code.name)
 
 
-def _write_generation_config(base_dir: Path, out_dir: Path, tokenizer: Any) -> int:
-    """generation_config.json of the base with eos set to the tokenizer's (the chat end token for Qwen3)."""
+def _write_generation_config(base_dir: Path, out_dir: Path, tokenizer: Any) -> list[int] | int:
+    """generation_config.json of the base, stopping at the tokenizer's eos (the chat end token for Qwen3) too.
+
+    The base's stop tokens are kept: Qwen3 stops at ``[<|im_end|>, <|endoftext|>]``, and collapsing that list to
+    the tokenizer's single eos would let a merged model run past a plain-text end of document. The tokenizer's eos
+    is added in front when the base's list lacks it (a base whose generation config predates its chat template).
+    """
     from transformers import GenerationConfig
 
     eos = tokenizer.eos_token_id
@@ -77,11 +82,19 @@ def _write_generation_config(base_dir: Path, out_dir: Path, tokenizer: Any) -> i
     else:
         base_config = json.loads((base_dir / "config.json").read_text(encoding="utf-8"))
         generation = GenerationConfig(bos_token_id=base_config.get("bos_token_id"))
-    generation.eos_token_id = eos
+    generation.eos_token_id = stop_tokens(generation.eos_token_id, eos)
     if generation.pad_token_id is None:
         generation.pad_token_id = tokenizer.pad_token_id
     generation.save_pretrained(out_dir)
-    return eos
+    return generation.eos_token_id
+
+
+def stop_tokens(base_eos: int | list[int] | None, chat_end: int) -> list[int] | int:
+    """The base's stop token(s) with ``chat_end`` among them; one id stays a plain int, as transformers saves it."""
+    ids = list(base_eos) if isinstance(base_eos, (list, tuple)) else [] if base_eos is None else [base_eos]
+    if chat_end not in ids:
+        ids.insert(0, chat_end)
+    return ids if len(ids) > 1 else ids[0]
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:
