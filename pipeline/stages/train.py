@@ -131,8 +131,10 @@ def run(config: ReleaseConfig, layout: Layout, *, resume: bool = True) -> Traini
     if spec.build_trainer is None:
         raise UsageError(f"method '{spec.name}' has no trainer in this pubctl build yet.")
     # Every input error surfaces here, before checkpoints are touched or processes launched.
+    check_precision(config)
     _check_trackers(config.training.report_to)
     model_path, _ = _resolve_base(config, layout)
+    check_target_modules(config, model_path)
     tokenizer = _load_tokenizer(config, model_path)
     data = _prepare(config, layout, tokenizer)
     _claim_train_dir(config, layout, resume=resume)
@@ -256,6 +258,37 @@ def _load_model(config: ReleaseConfig, model_path: Path) -> PreTrainedModel:
     )
 
 
+def check_target_modules(config: ReleaseConfig, model_path: Path) -> None:
+    """Every lora.target_modules / modules_to_save name must exist in the architecture (found without weights).
+
+    peft would raise the same deep inside the trainer's constructor, after the weights and data are loaded; the
+    architecture alone, built on the meta device, answers it in a second.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    lora = config.lora
+    wanted = {"lora.target_modules": [] if lora.target_modules == "all-linear" else list(lora.target_modules)}
+    wanted["lora.modules_to_save"] = list(lora.modules_to_save)
+    if not any(wanted.values()):
+        return
+    model_config = AutoConfig.from_pretrained(model_path, trust_remote_code=config.model.trust_remote_code)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(model_config, trust_remote_code=config.model.trust_remote_code)
+    # peft matches a name against the module's full name or its last dotted parts.
+    names = [name for name, _ in model.named_modules() if name]
+    for field_name, modules in wanted.items():
+        missing = [m for m in modules if not any(n == m or n.endswith(f".{m}") for n in names)]
+        if missing:
+            linear = sorted(
+                {n.rsplit(".", 1)[-1] for n, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)}
+            )
+            raise UsageError(
+                f"{field_name}: {', '.join(repr(m) for m in missing)} not in {type(model).__name__} "
+                f"({config.model.base_model}); its linear layers are {', '.join(linear)} (or use 'all-linear')."
+            )
+
+
 def lora_config(config: ReleaseConfig) -> LoraConfig:
     """peft's LoraConfig from the config's lora section."""
     from peft import LoraConfig
@@ -281,8 +314,8 @@ def training_arguments(config: ReleaseConfig, layout: Layout, *, model_dtype: An
     on_gpu = torch.cuda.is_available()
     bf16 = model_dtype == torch.bfloat16
     fp16 = model_dtype == torch.float16
-    if fp16 and not on_gpu:
-        raise UsageError("model.dtype float16 needs a GPU: mixed float16 training is not supported on CPU.")
+    if fp16 and not on_gpu:  # model.dtype auto on a float16 checkpoint: only known once the weights are loaded
+        raise UsageError(precision_problem("float16 (the checkpoint's own dtype, model.dtype auto)"))
     args: dict[str, Any] = {
         "output_dir": str(layout.train_dir),
         "run_name": config.name,
@@ -316,6 +349,10 @@ def training_arguments(config: ReleaseConfig, layout: Layout, *, model_dtype: An
         "gradient_checkpointing": t.gradient_checkpointing,
         "report_to": list(t.report_to) or "none",
     }
+    if not on_gpu and bf16:
+        # transformers refuses bf16 without a GPU ("Your setup doesn't support bf16/gpu") unless it is told to train
+        # on the CPU, where torch's CPU autocast runs bfloat16.
+        args["use_cpu"] = True
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not on_gpu:
         args["ddp_backend"] = "gloo"
         # Without use_cpu, accelerate's PartialState does not take a CPU process group for MULTI_CPU: it reports
@@ -323,6 +360,29 @@ def training_arguments(config: ReleaseConfig, layout: Layout, *, model_dtype: An
         args["use_cpu"] = True
     _check_trackers(t.report_to)
     return args
+
+
+def precision_problem(dtype: str) -> str:
+    """Why this machine cannot train in ``dtype``, and what to set instead."""
+    if dtype.startswith("float16"):
+        return (
+            f"model.dtype is {dtype}, but this machine has no CUDA GPU: float16 training needs CUDA (its loss "
+            "scaling has no CPU implementation). Set model.dtype: bfloat16 (trains on the CPU) or float32 to train "
+            "or rehearse here; keep float16 for the GPU run."
+        )
+    return f"model.dtype is {dtype}, but this GPU has no bfloat16 support: set model.dtype: float16 or float32."
+
+
+def check_precision(config: ReleaseConfig) -> None:
+    """Refuse a dtype the hardware cannot train in, before anything is loaded (exit 2, not a transformers error)."""
+    import torch
+
+    dtype = config.model.dtype
+    on_gpu = torch.cuda.is_available()
+    if dtype == "float16" and not on_gpu:
+        raise UsageError(precision_problem("float16"))
+    if dtype == "bfloat16" and on_gpu and not torch.cuda.is_bf16_supported():
+        raise UsageError(precision_problem("bfloat16"))
 
 
 TRACKER_MODULES = {"trackio": ("trackio",), "wandb": ("wandb",), "tensorboard": ("tensorboard", "tensorboardX")}
