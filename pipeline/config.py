@@ -116,6 +116,19 @@ class Columns(Section):
     completion: str = Field("completion", description="Completion column (unpaired or SFT data).")
     label: str = Field("label", description="Boolean desirability column (unpaired data).")
     text: str = Field("text", description="Plain-text column (SFT data without a prompt).")
+    # The fields below are left out of dumps at their defaults: the run fingerprint and the stage cache hash the
+    # data section's dump, so configs written before these fields existed keep their checkpoints and cached stages.
+    messages: str = Field(
+        "messages",
+        exclude_if=lambda value: value == "messages",
+        description="Conversation column (SFT data: a list of {role, content} messages per row).",
+    )
+    system: str | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="System-prompt column (e.g. 'system' in Intel/orca_dpo_pairs); its non-empty values become a "
+        "system message before the prompt, which makes the rows conversational. None = no system column.",
+    )
 
 
 class DataSection(Section):

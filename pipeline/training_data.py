@@ -6,10 +6,13 @@ problem a user can cause (an empty dataset, missing columns, labels that are not
 booleans, empty values, prompts that leave no room for a completion) is a
 UsageError raised here, before a model is loaded or a step is taken.
 
-Conversions use TRL's own helpers where TRL has one: ``maybe_extract_prompt``
-for pairs whose prompt is implicit in the conversations and
-``maybe_unpair_preference_dataset`` for KTO-style methods. Paired rows become
-prompt/completion rows (the chosen answer) for SFT.
+The schemas of the Hub datasets users name (text prompts beside whole
+conversations, Human/Assistant transcripts, a system column...) are recognised
+and normalised to TRL's standard formats by the adapters in
+``pipeline.data_schemas``. Conversions use TRL's own helpers where TRL has one:
+``maybe_extract_prompt`` for pairs whose prompt is implicit in the
+conversations and ``maybe_unpair_preference_dataset`` for KTO-style methods.
+Paired rows become prompt/completion rows (the chosen answer) for SFT.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline.data_columns import fix_hint, format_of, map_columns
+from pipeline.data_schemas import normalise_schema
 from pipeline.errors import UsageError
 from pipeline.hashing import sha256_file
+from pipeline.prompt_fit import fit_prompts
 from pipeline.sources import download_error, resolve_dataset_file
 
 if TYPE_CHECKING:
@@ -29,11 +35,10 @@ if TYPE_CHECKING:
     from pipeline.config import ReleaseConfig
     from pipeline.layout import Layout
 
-CANONICAL = ("prompt", "chosen", "rejected", "completion", "label", "text")
 REQUIRED = {
     "paired": ("chosen", "rejected"),
     "unpaired": ("prompt", "completion", "label"),
-    "text": (),  # text, or prompt + completion: checked on its own
+    "text": (),  # text, messages, or prompt + completion: checked on its own
 }
 
 
@@ -56,6 +61,8 @@ class PreparedData:
     source: SourceInfo
     source_format: str
     """paired, unpaired or text: the format detected (or declared) in the source."""
+    schema: str | None
+    """The data_schemas adapter that normalised the source (None: none matched, the format was declared)."""
     consumed_format: str
     conversational: bool
     source_rows: int
@@ -76,6 +83,7 @@ class PreparedData:
             "source_rows": self.source_rows,
             "eval_rows": len(self.eval) if self.eval is not None else 0,
             "format": self.source_format,
+            "schema": self.schema,
             "trained_as": self.consumed_format,
             "conversational": self.conversational,
             "dropped_long_prompts": self.dropped_long_prompts,
@@ -84,7 +92,8 @@ class PreparedData:
 
 
 # ----------------------------------------------------------------------------- loading
-def _load_local(path: Path, reference: str) -> Dataset:
+def load_local_file(path: Path, reference: str) -> Dataset:
+    """A local .json/.jsonl/.parquet file as one Dataset; an unreadable file is a UsageError naming it."""
     from datasets import load_dataset
     from datasets.exceptions import DatasetsError
     from pyarrow.lib import ArrowException
@@ -142,7 +151,7 @@ def load_source(config: ReleaseConfig, layout: Layout) -> tuple[Dataset, Dataset
                 f"data.eval_split '{data.eval_split}': a local file ({data.train}) has a single split; "
                 "hold out rows with data.eval_fraction instead."
             )
-        train = _load_local(local, data.train)
+        train = load_local_file(local, data.train)
         # datasets loads a file as its single "train" split
         return train, None, SourceInfo(id=data.train, split="train", revision=f"sha256:{sha256_file(local)}")
     sha = _hub_revision(data.train, data.revision)
@@ -153,51 +162,33 @@ def load_source(config: ReleaseConfig, layout: Layout) -> tuple[Dataset, Dataset
 
 
 # ------------------------------------------------------------------------ validation
-def map_columns(dataset: Dataset, config: ReleaseConfig) -> Dataset:
-    """Rename the config's column names to the canonical ones TRL expects."""
-    columns = config.data.columns
-    renames = {}
-    for canonical in CANONICAL:
-        source = getattr(columns, canonical)
-        if source != canonical and source in dataset.column_names:
-            if canonical in dataset.column_names:
-                raise UsageError(
-                    f"data.columns.{canonical}: maps '{source}' to '{canonical}', but the dataset already has a "
-                    f"'{canonical}' column; rename one of them."
-                )
-            renames[source] = canonical
-    return dataset.rename_columns(renames) if renames else dataset
-
-
 def detect_format(dataset: Dataset, config: ReleaseConfig) -> str:
     """paired, unpaired or text: declared by data.format or read from the columns."""
     names = set(dataset.column_names)
     declared = config.data.format
     if declared == "auto":
-        if {"chosen", "rejected"} <= names:
-            return "paired"
-        if {"completion", "label"} <= names:
-            return "unpaired"
-        if "text" in names or {"prompt", "completion"} <= names:
-            return "text"
+        found = format_of(names)
+        if found is not None:
+            return found
         raise UsageError(
             f"data: cannot tell the format of {config.data.train} from its columns {sorted(names)}: paired data "
             f"needs {_named(config, 'chosen', 'rejected')} (and usually {_named(config, 'prompt')}), unpaired data "
-            f"{_named(config, 'prompt', 'completion', 'label')}, text data {_named(config, 'text')} or "
-            f"{_named(config, 'prompt', 'completion')}. Map other names with data.columns."
+            f"{_named(config, 'prompt', 'completion', 'label')}, text data {_named(config, 'text')}, "
+            f"{_named(config, 'messages')} or {_named(config, 'prompt', 'completion')}. {fix_hint(names, config)}"
         )
     if declared == "text":
-        if "text" not in names and not {"prompt", "completion"} <= names:
+        if not ({"text", "messages"} & names or {"prompt", "completion"} <= names):
             raise UsageError(
-                f"data.format is text but {config.data.train} has neither {_named(config, 'text')} nor "
-                f"{_named(config, 'prompt', 'completion')} (columns: {sorted(names)})."
+                f"data.format is text but {config.data.train} has neither {_named(config, 'text')}, "
+                f"{_named(config, 'messages')} nor {_named(config, 'prompt', 'completion')} (columns: "
+                f"{sorted(names)}). {fix_hint(names, config)}"
             )
         return declared
     missing = [name for name in REQUIRED[declared] if name not in names]
     if missing:
         raise UsageError(
             f"data.format is {declared} but {config.data.train} lacks the column(s) "
-            f"{_named(config, *missing)} (columns: {sorted(names)}); map other names with data.columns."
+            f"{_named(config, *missing)} (columns: {sorted(names)}). {fix_hint(names, config)}"
         )
     return declared
 
@@ -221,33 +212,47 @@ def validate_rows(dataset: Dataset, fmt: str, config: ReleaseConfig, what: str) 
                 f"data: column {_named(config, 'label')} of {config.data.train} must hold booleans "
                 f"(true = desirable completion), found {found} values; convert it, e.g. label = score > threshold."
             )
-    used = [name for name in ("prompt", "chosen", "rejected", "completion", "text") if name in dataset.column_names]
-    for name in used:
+    # answers first: a pair with an empty answer has no shared turns either, and the answer is what to fix
+    names = ("chosen", "rejected", "completion", "text", "messages", "prompt")
+    for name in [name for name in names if name in dataset.column_names]:
         for index, value in enumerate(dataset[name]):
             if value is None or (isinstance(value, (str, list)) and len(value) == 0):
+                problem = f"an empty {_named(config, name)} value"
+                if name == "prompt" and isinstance(value, list):
+                    problem = "no prompt (its chosen and rejected conversations share no opening turn)"
                 raise UsageError(
-                    f"data: row {index} of the {what} split of {config.data.train} has an empty "
-                    f"{_named(config, name)} value; remove or fix that row."
+                    f"data: row {index} of the {what} split of {config.data.train} has {problem}; "
+                    "remove or fix that row."
                 )
 
 
 # ------------------------------------------------------------------------ conversion
-def _to_consumed(dataset: Dataset, fmt: str, consumes: str, config: ReleaseConfig) -> Dataset:
-    from trl import maybe_extract_prompt, maybe_unpair_preference_dataset
+def _needs(consumes: str) -> str:
+    if consumes == "paired":
+        return (
+            "paired rows: 'chosen' and 'rejected' (strings or conversations) with a 'prompt', or conversations "
+            "whose shared opening turns are the prompt"
+        )
+    return "unpaired rows 'prompt'/'completion'/'label' (a boolean), or paired rows, which pubctl unpairs"
 
-    if fmt == "paired":
-        # Conversations without a prompt column carry the shared prefix in chosen/rejected: TRL splits it off.
-        dataset = maybe_extract_prompt(dataset)
-        if "prompt" not in dataset.column_names:
-            raise UsageError(
-                f"data: {config.data.train} has paired rows without a {_named(config, 'prompt')} column; "
-                "add one (or use conversations whose shared turns TRL can extract as the prompt)."
-            )
+
+def _to_consumed(dataset: Dataset, fmt: str, consumes: str, config: ReleaseConfig) -> Dataset:
+    from trl import maybe_unpair_preference_dataset
+
+    names = dataset.column_names
+    # Conversational pairs with an implicit prompt were split by their schema adapter (TRL's maybe_extract_prompt);
+    # text pairs without a prompt have no reliable split (TRL would take their common character prefix).
+    if fmt == "paired" and "prompt" not in names:
+        raise UsageError(
+            f"data: {config.data.train} has paired rows without a {_named(config, 'prompt')} column; "
+            "add one (or use conversations whose shared turns TRL can extract as the prompt)."
+        )
     keep = {"paired": ["prompt", "chosen", "rejected"], "unpaired": ["prompt", "completion", "label"]}
     if fmt == consumes:
         if fmt == "text":
-            columns = ["text"] if "text" in dataset.column_names else ["prompt", "completion"]
-            return dataset.select_columns(columns)
+            # text first, then prompt/completion (the loss can skip the prompt), then whole conversations
+            columns = ["text"] if "text" in names else ["prompt", "completion"] if "completion" in names else None
+            return dataset.select_columns(columns or ["messages"])
         return dataset.select_columns(keep[fmt])
     if fmt == "paired" and consumes == "unpaired":
         unpaired = maybe_unpair_preference_dataset(dataset.select_columns(keep["paired"]))
@@ -255,78 +260,23 @@ def _to_consumed(dataset: Dataset, fmt: str, consumes: str, config: ReleaseConfi
         return unpaired.shuffle(seed=config.training.seed).flatten_indices()
     if fmt == "paired" and consumes == "text":
         return dataset.select_columns(["prompt", "chosen"]).rename_column("chosen", "completion")
+    if fmt == "text" and "messages" in names:
+        raise UsageError(
+            f"data: {config.data.train} holds conversations in a {_named(config, 'messages')} column, which only "
+            f"method 'sft' trains on; method '{config.method.name}' needs {_needs(consumes)}."
+        )
     raise UsageError(
         f"method '{config.method.name}' trains on {consumes} data and cannot use the {fmt} rows of "
         f"{config.data.train}; it accepts {' or '.join(config.method_spec.accepts)} data."
     )
 
 
-def _prompt_ids(tokenizer: PreTrainedTokenizerBase, prompt: Any) -> list[int]:
-    if isinstance(prompt, list):
-        ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=False)
-        return list(ids)
-    return tokenizer(prompt, add_special_tokens=False)["input_ids"]
-
-
-def _fit_prompt(tokenizer: PreTrainedTokenizerBase, prompt: Any, limit: int) -> Any:
-    """``prompt`` within ``limit`` tokens, cut from the left (the end of a prompt is what the answer follows).
-
-    TRL 1.16's trainers dropped max_prompt_length, so pubctl applies it: text prompts keep their last
-    ``limit`` tokens; conversations lose their oldest non-system turns. None when nothing fits.
-    """
-    if isinstance(prompt, list):
-        messages = list(prompt)
-        while len(_prompt_ids(tokenizer, messages)) > limit:
-            turns = [i for i, message in enumerate(messages) if message.get("role") != "system"]
-            if len(turns) <= 1:
-                return None
-            del messages[turns[0]]
-        return messages
-    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    return prompt if len(ids) <= limit else tokenizer.decode(ids[-limit:])
-
-
-def fit_prompts(
-    dataset: Dataset, tokenizer: PreTrainedTokenizerBase, config: ReleaseConfig, what: str
-) -> tuple[Dataset, int, int]:
-    """Apply max_prompt_length and drop rows whose prompt leaves no room for a completion in max_length.
-
-    Returns the rows kept, how many were dropped and how many prompts were shortened.
-    """
-    if "prompt" not in dataset.column_names:
-        return dataset, 0, 0
-    max_length = config.training.max_length
-    limit = config.training.max_prompt_length
-    prompts = list(dataset["prompt"])
-    if all(isinstance(prompt, str) for prompt in prompts):
-        # one batched call into the Rust tokenizer instead of a call per row
-        lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
-    else:
-        lengths = [len(_prompt_ids(tokenizer, prompt)) for prompt in prompts]
-    fitted, keep, truncated = [], [], 0
-    for index, (prompt, length) in enumerate(zip(prompts, lengths, strict=True)):
-        new = prompt
-        if limit is not None and length > limit:
-            new = _fit_prompt(tokenizer, prompt, limit)
-            if new is None:
-                continue
-            length = len(_prompt_ids(tokenizer, new))
-            truncated += 1
-        if length >= max_length:
-            continue
-        fitted.append(new)
-        keep.append(index)
-    if not keep:
-        raise UsageError(
-            f"data: every prompt of the {what} split of {config.data.train} is at least training.max_length "
-            f"({max_length}) tokens long, leaving no room for a completion; raise training.max_length or use "
-            "shorter prompts."
-        )
-    dropped = len(prompts) - len(keep)
-    if dropped == 0 and truncated == 0:
-        return dataset, 0, 0
-    subset = dataset.select(keep)
-    return subset.remove_columns("prompt").add_column("prompt", fitted), dropped, truncated
+def _normalised(dataset: Dataset, config: ReleaseConfig, what: str) -> tuple[Dataset, str, str | None]:
+    """``dataset`` with pubctl's column names, in a TRL format, validated: (rows, format, schema)."""
+    dataset, schema = normalise_schema(map_columns(dataset, config), config, what)
+    fmt = detect_format(dataset, config)
+    validate_rows(dataset, fmt, config, what)
+    return dataset, fmt, schema
 
 
 # ------------------------------------------------------------------------------ entry
@@ -341,14 +291,11 @@ def prepare_data(config: ReleaseConfig, layout: Layout, tokenizer: PreTrainedTok
     if data.max_samples is not None:
         train = train.select(range(min(data.max_samples, len(train))))
     source_rows = len(train)
-    train = map_columns(train, config)
-    fmt = detect_format(train, config)
-    validate_rows(train, fmt, config, "training")
+    train, fmt, schema = _normalised(train, config, "training")
     if evaluation is not None:
-        evaluation = map_columns(evaluation, config)
-        if detect_format(evaluation, config) != fmt:
+        evaluation, eval_fmt, eval_schema = _normalised(evaluation, config, "evaluation")
+        if (eval_fmt, eval_schema) != (fmt, schema):
             raise UsageError(f"data.eval_split '{data.eval_split}' has other columns than the training split.")
-        validate_rows(evaluation, fmt, config, "evaluation")
     elif data.eval_fraction is not None:
         # Hold out before any conversion so both answers to one prompt stay on the same side.
         try:
@@ -368,6 +315,7 @@ def prepare_data(config: ReleaseConfig, layout: Layout, tokenizer: PreTrainedTok
         eval=evaluation,
         source=source,
         source_format=fmt,
+        schema=schema,
         consumed_format=consumes,
         conversational=is_conversational(train[0]),
         source_rows=source_rows,
