@@ -58,8 +58,11 @@ CHECKS: dict[str, str] = {
     "no_template_syntax": "the card body holds no leftover template syntax or None",
     "card_current": "the committed card equals a fresh render of results.json",
     "base_model_hub_id": "base_model is a Hub id (checked before a real push)",
+    "not_rehearsal": "the record is not a rehearsal's (checked before a real push; cannot be waived)",
 }
 WARNING_CHECKS = frozenset({"near_chance", "eval_subset"})
+UNWAIVABLE = frozenset({"not_rehearsal"})
+"""A rehearsal's model has random weights: no reason makes publishing it honest."""
 MODEL_FILE_CHECKS = ("parameter_count", "dtype_match", "architecture_match", "chat_template", "generation_eos")
 
 # Ranges of bounded metrics as lm-eval computes them (fractions, not percentages); any other metric
@@ -146,14 +149,22 @@ def run_checks(
         base = results.model.base_model if results.model else config.model.base_model
         if not is_hub_id(base, layout.root):
             gates.fail("base_model_hub_id", repr(base), "a Hub model id the card's base_model can link to")
+        gates.run("not_rehearsal")
+        if results.rehearsal is not None:
+            gates.fail(
+                "not_rehearsal",
+                f"the record of a rehearsal of '{results.rehearsal.of}' (random weights, shrunk config)",
+                f"a release's own record: run pubctl release {results.rehearsal.of}",
+            )
     else:
         gates.skip("base_model_hub_id", "not a push", "checked before a real push")
+        gates.skip("not_rehearsal", "not a push", "checked before a real push")
 
     waivers = {w.check: w.reason for w in results.waivers}
     waivers.update({k: v for k, v in config.checks.allow.items() if k not in waivers})
     report = CheckReport(warnings=gates.warned, skipped=gates.skipped)
     for item in gates.failed:
-        if item.id in waivers:
+        if item.id in waivers and item.id not in UNWAIVABLE:
             report.waived.append(CheckItem(item.id, item.found, item.expected, waiver=waivers[item.id]))
         else:
             report.failures.append(item)
@@ -217,6 +228,9 @@ def _validate_waiver_ids(waivers: dict[str, str], source: str) -> None:
             close = difflib.get_close_matches(check, CHECKS, n=1)
             hints.append(f"'{check}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
         raise UsageError(f"{source}: no check named {', '.join(hints)}. Check ids: {', '.join(CHECKS)}.")
+    fixed = sorted(set(waivers) & UNWAIVABLE)
+    if fixed:
+        raise UsageError(f"{source}: {', '.join(fixed)} cannot be waived: {CHECKS[fixed[0]]}.")
 
 
 # ---------------------------------------------------------------------- training

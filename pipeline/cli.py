@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -90,9 +91,50 @@ def release(
     force: bool = typer.Option(False, "--force", help="Re-run stages even when their inputs are unchanged."),
     from_stage: str | None = typer.Option(None, "--from", help="First stage (train ... push)."),
     to_stage: str | None = typer.Option(None, "--to", help="Last stage to run."),
+    rehearse: bool = typer.Option(
+        False,
+        "--rehearse",
+        help="Run the real config on a shrunk random-weight model (NAME-rehearsal); never pushes.",
+    ),
+    layers: int | None = typer.Option(
+        None, "--layers", min=1, help="Rehearsal: decoder layers of the random base [default: 2]."
+    ),
+    rows: int | None = typer.Option(
+        None, "--rows", min=1, help="Rehearsal: first rows of the training data [default: 32]."
+    ),
+    steps: int | None = typer.Option(None, "--steps", min=1, help="Rehearsal: optimizer steps [default: 2]."),
+    limit: int | None = typer.Option(
+        None, "--limit", min=2, help="Rehearsal: lm-eval items per task (2 at least: 1 has no stderr) [default: 2]."
+    ),
+    max_length: int | None = typer.Option(
+        None, "--max-length", min=8, help="Rehearsal: cap on training.max_length [default: 256]."
+    ),
+    model_files: Path | None = typer.Option(
+        None, "--model-files", help="Rehearsal: local folder with the base's config.json and tokenizer (offline)."
+    ),
+    data: Path | None = typer.Option(
+        None, "--data", help="Rehearsal: local .json/.jsonl/.parquet in the dataset's schema (offline)."
+    ),
+    offline: bool = typer.Option(
+        False, "--offline", help="Rehearsal without the Hub: --model-files, --data and offline benchmark look-alikes."
+    ),
 ) -> None:
     """Run train -> merge -> evaluate -> card -> check -> push, skipping stages whose inputs are unchanged."""
+    shrink = {"layers": layers, "rows": rows, "steps": steps, "limit": limit, "max_length": max_length}
+    shrink |= {"model_files": model_files, "data": data, "offline": offline or None}
+    given = {key: value for key, value in shrink.items() if value is not None}
+    if given and not rehearse:
+        flags = ", ".join(f"--{key.replace('_', '-')}" for key in given)
+        raise UsageError(f"{flags}: rehearsal options; add --rehearse (pubctl release {name} --rehearse {flags} ...).")
+    if rehearse and (from_stage or to_stage or dry_run):
+        raise UsageError("--rehearse runs the whole chain as a dry run: drop --from, --to and --dry-run.")
     config, layout = _load(name)
+    if rehearse:
+        from pipeline.rehearsal.options import RehearsalOptions
+        from pipeline.rehearsal.run import rehearse as run_rehearsal
+
+        run_rehearsal(config, RehearsalOptions(**given), force=force)
+        return
     _chain().run_release(config, layout, dry_run=dry_run, force=force, from_stage=from_stage, to_stage=to_stage)
 
 

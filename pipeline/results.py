@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pipeline.errors import ResultsError
 
 SCHEMA_VERSION = 1
-SECTIONS = ("model", "training", "merge", "evaluation", "provenance")
+SECTIONS = ("rehearsal", "model", "training", "merge", "evaluation", "provenance")
 
 
 class Record(BaseModel):
@@ -145,6 +145,36 @@ class Provenance(Record):
     hardware: dict[str, Any] = Field(default_factory=dict)
 
 
+# ------------------------------------------------------------------------ rehearsal
+class RehearsalChange(Record):
+    field: str = Field(description="Dotted config field the rehearsal changed.")
+    real: Any = Field(description="Its value in the release's config.")
+    rehearsal: Any = Field(description="Its value in the rehearsal.")
+
+
+class RehearsalRecord(Record):
+    """Present only in a rehearsal's record: what was rehearsed and how it was shrunk (never a release)."""
+
+    of: str = Field(description="The release rehearsed (its config name).")
+    config_sha256: str = Field(description="sha256 of that release's config file.")
+    base_model: str = Field(description="The real base model whose architecture and tokenizer were used.")
+    model_files: str = Field(description="Where its config.json and tokenizer came from: 'hub' or a local folder.")
+    model_files_revision: str | None = Field(None, description="Commit sha of the Hub files, when fetched.")
+    layers: int = Field(ge=1, description="Decoder layers of the random-weight base.")
+    real_layers: int = Field(ge=1, description="Decoder layers of the real base.")
+    random_parameters: int = Field(ge=0, description="Parameters of the random-weight base.")
+    dataset: str = Field(description="The real training dataset.")
+    data_source: str = Field(description="Where the sampled rows came from (a Hub stream or a local file).")
+    data_revision: str | None = Field(None, description="Commit sha the Hub rows were streamed at.")
+    rows: int = Field(ge=0, description="Rows sampled from the training split.")
+    eval_rows: int = Field(0, ge=0, description="Rows sampled from data.eval_split to check its schema.")
+    offline: bool = Field(description="No Hub access: benchmarks ran as pubctl's offline look-alikes.")
+    tasks: dict[str, str | None] = Field(
+        description="Each real benchmark and the task rehearsed for it (None: not run)."
+    )
+    changes: list[RehearsalChange] = Field(default_factory=list, description="Config fields the rehearsal shrank.")
+
+
 class Waiver(Record):
     check: str = Field(description="Id of the waived check.")
     reason: str = Field(description="Why a person accepted the failure (shown on the card).")
@@ -153,6 +183,7 @@ class Waiver(Record):
 class Results(Record):
     schema_version: Literal[1] = SCHEMA_VERSION
     release: str
+    rehearsal: RehearsalRecord | None = None
     model: ModelRecord | None = None
     training: TrainingRecord | None = None
     merge: MergeRecord | None = None

@@ -44,12 +44,17 @@ def _forbid_loading(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU path")
 @pytest.mark.slow
-def test_bfloat16_config_trains_and_merges_on_a_cpu(make_config: Callable[..., str], project: Path) -> None:
+def test_bfloat16_config_trains_and_merges_on_a_cpu(
+    make_config: Callable[..., str], project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipeline.precision import computes_natively
     from pipeline.release import run_stage
 
     name = make_config("bf16", {**TINY_RUN, "model": {"dtype": "bfloat16"}})
     config, layout = load_config(name, project), Layout.for_release(name, project)
     record = run_stage("train", config, layout)
+    warned = "this CPU has no native bfloat16" in " ".join(capsys.readouterr().err.split())
+    assert warned == (not computes_natively("bfloat16"))
     assert record.steps == 2
     assert record.hyperparameters.model_extra["dtype"] == "bfloat16"
     assert record.final_loss is not None

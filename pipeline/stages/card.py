@@ -272,6 +272,15 @@ def build_context(config: ReleaseConfig, layout: Layout, results: Results, plots
         "summary": config.card.summary,
         "repo_id": config.hub.repo_id,
         "record": results,
+        "rehearsal": results.rehearsal,
+        # Benchmarks the rehearsal ran under another name (offline look-alikes) or not at all.
+        "rehearsal_tasks": [
+            {"real": real, "rehearsed": rehearsed}
+            for real, rehearsed in sorted(results.rehearsal.tasks.items())
+            if rehearsed != real
+        ]
+        if results.rehearsal
+        else [],
         "model": model,
         "training": training,
         "merge": results.merge,
@@ -465,6 +474,7 @@ def _environment(config: ReleaseConfig, layout: Layout):  # -> tuple[SandboxedEn
         signed=signed,
         duration=duration,
         filesize=size,
+        show=_show,
     )
     return env, name
 

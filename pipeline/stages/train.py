@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import PubctlError, StageFailed, UsageError
+from pipeline.precision import check_precision, warn_emulated_bfloat16
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -132,6 +133,7 @@ def run(config: ReleaseConfig, layout: Layout, *, resume: bool = True) -> Traini
         raise UsageError(f"method '{spec.name}' has no trainer in this pubctl build yet.")
     # Every input error surfaces here, before checkpoints are touched or processes launched.
     check_precision(config)
+    warn_emulated_bfloat16(config)
     _check_trackers(config.training.report_to)
     model_path, _ = _resolve_base(config, layout)
     check_target_modules(config, model_path)
@@ -315,6 +317,8 @@ def training_arguments(config: ReleaseConfig, layout: Layout, *, model_dtype: An
     bf16 = model_dtype == torch.bfloat16
     fp16 = model_dtype == torch.float16
     if fp16 and not on_gpu:  # model.dtype auto on a float16 checkpoint: only known once the weights are loaded
+        from pipeline.precision import precision_problem
+
         raise UsageError(precision_problem("float16 (the checkpoint's own dtype, model.dtype auto)"))
     args: dict[str, Any] = {
         "output_dir": str(layout.train_dir),
@@ -360,29 +364,6 @@ def training_arguments(config: ReleaseConfig, layout: Layout, *, model_dtype: An
         args["use_cpu"] = True
     _check_trackers(t.report_to)
     return args
-
-
-def precision_problem(dtype: str) -> str:
-    """Why this machine cannot train in ``dtype``, and what to set instead."""
-    if dtype.startswith("float16"):
-        return (
-            f"model.dtype is {dtype}, but this machine has no CUDA GPU: float16 training needs CUDA (its loss "
-            "scaling has no CPU implementation). Set model.dtype: bfloat16 (trains on the CPU) or float32 to train "
-            "or rehearse here; keep float16 for the GPU run."
-        )
-    return f"model.dtype is {dtype}, but this GPU has no bfloat16 support: set model.dtype: float16 or float32."
-
-
-def check_precision(config: ReleaseConfig) -> None:
-    """Refuse a dtype the hardware cannot train in, before anything is loaded (exit 2, not a transformers error)."""
-    import torch
-
-    dtype = config.model.dtype
-    on_gpu = torch.cuda.is_available()
-    if dtype == "float16" and not on_gpu:
-        raise UsageError(precision_problem("float16"))
-    if dtype == "bfloat16" and on_gpu and not torch.cuda.is_bf16_supported():
-        raise UsageError(precision_problem("bfloat16"))
 
 
 TRACKER_MODULES = {"trackio": ("trackio",), "wandb": ("wandb",), "tensorboard": ("tensorboard", "tensorboardX")}
