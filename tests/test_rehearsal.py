@@ -245,3 +245,34 @@ def test_model_files_come_from_the_hub_without_weights_at_the_pinned_commit(
     names = sorted(path.name for path in fetched.folder.iterdir())
     assert "model.safetensors" not in names and "tokenizer.json" in names
     assert json.loads((fetched.folder / "config.json").read_text(encoding="utf-8"))["hidden_size"] == 1024
+
+
+def test_a_real_release_named_like_a_rehearsal_is_never_overwritten(project: Path) -> None:
+    from pipeline.results import Results, write_results
+
+    layout = Layout.for_release("demo-rehearsal", project)
+    write_results(layout.results, Results(release="demo-rehearsal"))
+    before = layout.results.read_bytes()
+    result = runner.invoke(app, ["release", "demo", "--rehearse"])
+    assert result.exit_code == 2, result.output
+    assert "not of a rehearsal: rehearsing would overwrite it" in _said(result)
+    assert layout.results.read_bytes() == before
+
+
+def test_a_generated_rehearsal_config_is_refused_a_push_without_its_record_section(
+    project: Path, tiny_model_path: Path
+) -> None:
+    """Deleting the record's rehearsal section does not make a rehearsal publishable: its config says what it is."""
+    from hub_fixtures import build_release
+
+    from pipeline.checks import run_checks
+
+    layout = Layout.for_release("demo-rehearsal", project)
+    generated = layout.run_dir / "config" / "demo-rehearsal.yaml"
+    generated.parent.mkdir(parents=True)
+    generated.write_bytes((project / "configs" / "demo.yaml").read_bytes())
+    config = load_config(str(generated), project)
+    build_release(config, layout, tiny_model_path)
+    assert read_results(layout.results).rehearsal is None
+    report = run_checks(config, layout, for_push=True)
+    assert "not_rehearsal" in {item.id for item in report.failures}

@@ -42,6 +42,7 @@ def rehearse(config: ReleaseConfig, options: RehearsalOptions, *, force: bool = 
     options = RehearsalOptions(**{**options.__dict__, "offline": offline})
     layout = rehearsal_layout(config)
     root = layout.root
+    _refuse_overwriting_a_release(layout)
     # The cheap refusals first (a dtype this machine cannot train in, a Hub source offline without its local
     # stand-in), then the benchmark names (lm-eval indexes its task folder), then the heavy work.
     check_precision(config)
@@ -107,6 +108,17 @@ def rehearse(config: ReleaseConfig, options: RehearsalOptions, *, force: bool = 
         f"plan {_relative(layout.push_plan, root)}. Nothing was pushed; the real release is untouched."
     )
     return layout
+
+
+def _refuse_overwriting_a_release(layout: Layout) -> None:
+    """A real release may be named NAME-rehearsal: its record (one without a rehearsal section) is never touched."""
+    from pipeline.results import read_results
+
+    if layout.results.is_file() and read_results(layout.results).rehearsal is None:
+        raise UsageError(
+            f"{layout.results} is the record of a release named '{layout.name}', not of a rehearsal: rehearsing "
+            f"would overwrite it. Rename that release (or move its cards/ and runs/ folders) first."
+        )
 
 
 def _check_offline_sources(config: ReleaseConfig, options: RehearsalOptions) -> None:
