@@ -55,7 +55,7 @@ def fetch_model_files(config: ReleaseConfig, layout: Layout, options: RehearsalO
         return ModelFiles(folder, f"local folder {folder}", None)
     from pipeline.sources import resolve_model
 
-    if reference.startswith("builtin:") or (layout.root / Path(reference).expanduser()).is_dir():
+    if _is_local(reference, layout.root):
         resolved = resolve_model(reference, config.model.revision, layout)
         return ModelFiles(resolved.path, f"local folder {resolved.path}", None)
     problem = offline_model_problem(config, layout.root, options)
@@ -67,14 +67,18 @@ def fetch_model_files(config: ReleaseConfig, layout: Layout, options: RehearsalO
 def offline_model_problem(config: ReleaseConfig, root: Path, options: RehearsalOptions) -> str | None:
     """Why an offline rehearsal cannot get the base's files, or None."""
     reference = config.model.base_model
-    local = reference.startswith("builtin:") or (root / Path(reference).expanduser()).is_dir()
-    if not options.offline or options.model_files is not None or local:
+    if not options.offline or options.model_files is not None or _is_local(reference, root):
         return None
     return (
         f"model.base_model {reference!r} is a Hub model and the rehearsal is offline: give its config.json "
         f"and tokenizer files with --model-files DIR (on a machine with Hub access: hf download {reference} "
         "--include '*.json' '*.txt' '*.jinja' --local-dir DIR; no weights are needed)."
     )
+
+
+def _is_local(reference: str, root: Path) -> bool:
+    """A built-in model or a folder (relative to the project root), as config.model.base_model accepts them."""
+    return reference.startswith("builtin:") or (root / Path(reference).expanduser()).is_dir()
 
 
 def _download(reference: str, revision: str | None) -> ModelFiles:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,17 +40,18 @@ def rehearse(config: ReleaseConfig, options: RehearsalOptions, *, force: bool = 
     if config.name.endswith(REHEARSAL_SUFFIX):
         raise UsageError(f"'{config.name}' is a rehearsal already; rehearse the release it was made from.")
     offline = options.offline or constants.HF_HUB_OFFLINE
-    options = RehearsalOptions(**{**options.__dict__, "offline": offline})
+    options = dataclasses.replace(options, offline=offline)
     layout = rehearsal_layout(config)
     root = layout.root
+    release = Layout.for_release(config.name, root)  # read from (its base and data), never written to
     _refuse_overwriting_a_release(layout)
     # The cheap refusals first (a dtype this machine cannot train in, a Hub source offline without its local
     # stand-in), then the benchmark names (lm-eval indexes its task folder), then the heavy work.
     check_precision(config)
-    _check_offline_sources(config, options)
+    _check_offline_sources(config, root, options)
     _check_tasks(config, layout)
 
-    files = fetch_model_files(config, Layout.for_release(config.name, root), options)
+    files = fetch_model_files(config, release, options)
     _say(f"rehearsal: base files of {config.model.base_model} from {files.source}")
     base = build_random_base(
         files,
@@ -62,9 +64,7 @@ def rehearse(config: ReleaseConfig, options: RehearsalOptions, *, force: bool = 
         f"rehearsal: random-weight {base.architecture}, {base.layers} of {base.real_layers} layers, "
         f"{base.parameters:,} parameters, in {base.folder}"
     )
-    sample = sample_data(
-        config, Layout.for_release(config.name, root), options, layout.run_dir / "data" / "train.parquet"
-    )
+    sample = sample_data(config, release, options, layout.run_dir / "data" / "train.parquet")
     _say(f"rehearsal: {sample.rows} rows of {config.data.train} from {sample.source}")
     data, changes, tasks = derive_config(
         config,
@@ -121,14 +121,13 @@ def _refuse_overwriting_a_release(layout: Layout) -> None:
         )
 
 
-def _check_offline_sources(config: ReleaseConfig, options: RehearsalOptions) -> None:
+def _check_offline_sources(config: ReleaseConfig, root: Path, options: RehearsalOptions) -> None:
     """Offline, a Hub model or dataset needs --model-files / --data: said before anything is built."""
     if not options.offline:
         return
     from pipeline.rehearsal.data_sample import offline_data_problem
     from pipeline.rehearsal.model_files import offline_model_problem
 
-    root = rehearsal_layout(config).root
     for problem in (offline_model_problem(config, root, options), offline_data_problem(config, root, options)):
         if problem:
             raise UsageError(problem)
