@@ -25,9 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import CheckFailed, UsageError
 from pipeline.hashing import sha256_file
+from pipeline.judgments import (
+    PARITY_OPTIONS,
+    describe_parity,
+    evaluation_limit,
+    is_near_chance,
+    metric_range,
+    parity_value,
+)
 from pipeline.layout import Layout
-from pipeline.parity_gate import OPTIONS, describe, parity_value
-from pipeline.results import BenchmarkResult, EvaluationRecord, Results, Waiver, read_results, update_results
+from pipeline.results import Results, Waiver, read_results, update_results
 from pipeline.safetensors_dtypes import DTYPE_NAMES, NAME_BYTES
 
 if TYPE_CHECKING:
@@ -65,14 +72,6 @@ UNWAIVABLE = frozenset({"not_rehearsal"})
 """A rehearsal's model has random weights: no reason makes publishing it honest."""
 MODEL_FILE_CHECKS = ("parameter_count", "dtype_match", "architecture_match", "chat_template", "generation_eos")
 
-# Ranges of bounded metrics as lm-eval computes them (fractions, not percentages); any other metric
-# only has to be finite. MCC is a correlation (negative near chance); lm-eval's brier_score sums the
-# squared error over all classes, so a confident wrong answer scores 2 (lm_eval/api/metrics.py).
-METRIC_RANGES: tuple[tuple[re.Pattern[str], float, float], ...] = (
-    (re.compile(r"^(acc|acc_norm|mc1|mc2|exact_match|em|f1|pass@\d+)(_.*)?$"), 0.0, 1.0),
-    (re.compile(r"^mcc(_.*)?$"), -1.0, 1.0),
-    (re.compile(r"^brier_score(_.*)?$"), 0.0, 2.0),
-)
 GENERIC_DEVICES = frozenset(
     {"", "cpu", "cuda", "gpu", "mps", "xpu", "auto", "unknown", "unknown cpu", "device", "none", "null"}
 )
@@ -337,7 +336,9 @@ def _model_record_checks(gates: _Gates, config: ReleaseConfig, results: Results)
         if found is None:
             gates.fail("merge_parity", "no parity_adapter_effect in the merge record", "a re-run of pubctl merge")
         elif not math.isfinite(found) or found > bound:
-            gates.fail("merge_parity", describe(measure, found), f"at most {bound:g} ({OPTIONS[measure]})")
+            gates.fail(
+                "merge_parity", describe_parity(measure, found), f"at most {bound:g} ({PARITY_OPTIONS[measure]})"
+            )
 
 
 # -------------------------------------------------------------------- model files
@@ -597,7 +598,7 @@ def _evaluation_checks(gates: _Gates, config: ReleaseConfig, results: Results) -
             missing.append("n")
         if missing:
             gates.fail("benchmark_fields", f"{row.task}: no {', '.join(missing)}", "dataset, split, n and stderr")
-        bounds = _metric_range(row.metric)
+        bounds = metric_range(row.metric)
         for label, value in (("value", row.value), ("base_value", row.base_value), ("chance", row.chance)):
             if value is None:
                 continue
@@ -641,36 +642,6 @@ def _evaluation_checks(gates: _Gates, config: ReleaseConfig, results: Results) -
             f"..max {throughput.tokens_per_second_max:g}",
             "min <= median <= max",
         )
-
-
-def is_near_chance(row: BenchmarkResult, k: float) -> bool:
-    """Whether a score lies within ``k`` standard errors of chance (the card says so, the gate warns)."""
-    return row.chance is not None and row.stderr is not None and abs(row.value - row.chance) <= k * row.stderr
-
-
-def is_below_chance(row: BenchmarkResult, k: float) -> bool:
-    """Whether an accuracy-like score (higher is better, in [0, 1]) lies more than ``k`` stderr below chance.
-
-    Not a gate: the model may prefer wrong answers (TruthfulQA's imitative falsehoods) or chance may
-    be mis-specified; the card says which scores, so "at chance" is not read into them.
-    """
-    if row.chance is None or row.stderr is None or _metric_range(row.metric) != (0.0, 1.0):
-        return False
-    return row.value < row.chance - k * row.stderr
-
-
-def evaluation_limit(evaluation: EvaluationRecord) -> int | float | None:
-    """The lm-eval ``limit`` the benchmarks ran with (evaluation.settings, added by the evaluate stage)."""
-    settings = (evaluation.model_extra or {}).get("settings")
-    return settings.get("limit") if isinstance(settings, dict) else None
-
-
-def _metric_range(metric: str) -> tuple[float, float] | None:
-    """The range lm-eval's ``metric`` lies in, or None for an unbounded one."""
-    for pattern, low, high in METRIC_RANGES:
-        if pattern.match(metric):
-            return low, high
-    return None
 
 
 def _dataset_key(dataset: str) -> str:

@@ -212,7 +212,5 @@ def test_design_example_record_validates() -> None:
     }
     record = Results.model_validate(example)
     dumped = json.loads(record.to_json())
-    # keys pubctl adds to the example (additions are allowed within schema_version 1)
-    assert dumped["evaluation"]["throughput"].pop("batch_size") == 1
-    assert dumped["merge"].pop("parity_adapter_effect") is None
+    # nothing is added that no stage wrote: a declared default is not a measurement
     assert dumped == example

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline import __version__
-from pipeline.checks import evaluation_limit, is_below_chance, is_near_chance
 from pipeline.citations import citations_for
 from pipeline.errors import CheckFailed, UsageError
+from pipeline.judgments import evaluation_limit, is_below_chance, is_near_chance
 from pipeline.layout import Layout, templates_dir
 from pipeline.markdown import (
     code_span,
@@ -263,7 +263,7 @@ def build_context(config: ReleaseConfig, layout: Layout, results: Results, plots
     missing = [item for i, item in enumerate(missing) if item["command"] not in {m["command"] for m in missing[:i]}]
     # The train stage records whether each dataset was conversational (TRL applies the chat template
     # only to conversations): None where the record does not say, or its datasets disagree.
-    formats = {(ds.model_extra or {}).get("conversational") for ds in (training.datasets if training else [])}
+    formats = {ds.conversational for ds in (training.datasets if training else [])}
     trained_on_chat = formats.pop() if len(formats) == 1 and formats <= {True, False} else None
     hp = training.hyperparameters if training else None
     return {
@@ -305,9 +305,7 @@ def build_context(config: ReleaseConfig, layout: Layout, results: Results, plots
         ],
         "hp": hp,
         "lora_targets": _lora_targets(hp.lora.target_modules) if hp else None,
-        "extra_hyperparameters": sorted((key, _show(value)) for key, value in (hp.model_extra or {}).items())
-        if hp
-        else [],
+        "extra_hyperparameters": [(key, _show(value)) for key, value in hp.listed()] if hp else [],
         "base_model_url": f"https://huggingface.co/{base_model}" if is_hub_id(base_model, layout.root) else None,
         "base_label": base_model if evaluation and any(r.base_value is not None for r in evaluation.results) else None,
         "usage_dtype": model.dtype if model else "auto",

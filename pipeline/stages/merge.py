@@ -23,12 +23,12 @@ from rich.console import Console
 
 from pipeline.config import ReleaseConfig
 from pipeline.errors import StageFailed, UsageError
+from pipeline.judgments import PARITY_OPTIONS, describe_parity, parity_value
 from pipeline.layout import Layout
 from pipeline.merging.adapter import load_adapter, read_adapter_config
 from pipeline.merging.checkpoint import Checkpoint
 from pipeline.merging.facts import file_entries
 from pipeline.merging.refusals import check_adapter_fits, check_not_quantized, check_same_base, check_vocab
-from pipeline.parity_gate import OPTIONS, describe, parity_value
 from pipeline.results import MergeRecord, ModelRecord, read_or_new, update_results
 from pipeline.sources import resolve_model
 
@@ -183,8 +183,8 @@ def run(config: ReleaseConfig, layout: Layout) -> MergeRecord:
         found = parity_value(measure, report.max_abs_diff, report.adapter_effect)
         if not found <= bound:
             raise StageFailed(
-                f"merge parity failed: {describe(measure, found)} above {bound:g} ({OPTIONS[measure]}) on "
-                f"{report.prompts} probe prompts "
+                f"merge parity failed: {describe_parity(measure, found)} above {bound:g} "
+                f"({PARITY_OPTIONS[measure]}) on {report.prompts} probe prompts "
                 f"for a {merged.dtype_name()} merge (max |logit diff| {report.max_abs_diff:.3g}, adapter effect "
                 f"{report.adapter_effect:.3g}). The merge ({strategy}) is wrong for this adapter, or "
                 f"{merged.dtype_name()} cannot represent its change; nothing was written."
@@ -217,6 +217,6 @@ def run(config: ReleaseConfig, layout: Layout) -> MergeRecord:
     Console(stderr=True, highlight=False, soft_wrap=True).print(
         f"merged ({strategy}) into {layout.merged_model_dir}: {model.parameters:,} parameters, {model.dtype}, "
         f"{len(files)} files; parity max |logit diff| {record.parity_max_abs_diff:.3g} on {record.probe_prompts} "
-        f"probe prompts ({describe(measure, found)} <= {bound:g})"
+        f"probe prompts ({describe_parity(measure, found)} <= {bound:g})"
     )
     return record

@@ -1,0 +1,135 @@
+"""The stage contract: what every link of train -> merge -> evaluate -> card -> check -> push declares.
+
+A stage is one contract from (config, layout) to the record sections it owns:
+
+- ``name``: the command and the stamp's name.
+- ``owns``: the record sections only it writes (facts flow forward: a stage reads
+  the config and the sections of stages before it, never the other way round).
+- ``config_fields``: config sections or dotted fields whose values change its result;
+  ``run_options``: fields inside them that cannot (trackers, devices, batch sizes of
+  a deterministic harness), left out of its stamp.
+- ``packages``: libraries whose version changes its result.
+- ``files(config, layout, hasher)`` / ``outputs(...)``: hashes of the files it reads
+  and of those it leaves; ``required``: outputs a finished run must have left.
+- ``options``: command options that change its result, each with the value that
+  means "as the config says".
+- ``run(config, layout, **options) -> StageResult``.
+
+The release chain (pipeline.chain) writes the sections a stage returns, stamps it,
+and decides from the declarations alone whether it must run again; ``pubctl list``
+and push's stamp read the same declarations. Nothing here imports a stage's heavy
+libraries: ``run`` is imported from ``entry`` when the stage actually runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pipeline.errors import UsageError
+
+if TYPE_CHECKING:
+    from pipeline.config import ReleaseConfig
+    from pipeline.layout import Layout
+    from pipeline.stamps import FileHasher
+
+Hashes = Callable[["ReleaseConfig", "Layout", "FileHasher"], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What a stage run produced, for the chain to record."""
+
+    summary: str
+    """One line: what the stage did (printed, kept in the stamp, shown by ``pubctl list``)."""
+    sections: Mapping[str, Any] = field(default_factory=dict)
+    """Record sections to write, by name; each must be one the stage owns."""
+    details: dict[str, Any] | None = None
+    """Facts about the run kept in the stamp, not the record (push: commit, url, bytes sent)."""
+    stamped: bool = True
+    """False when the run changed nothing worth remembering (a push dry run): no stamp is written."""
+
+
+class Stage(Protocol):
+    """One link of the chain (see the module docstring for each member)."""
+
+    name: str
+    owns: tuple[str, ...]
+    config_fields: tuple[str, ...]
+    run_options: tuple[str, ...]
+    packages: tuple[str, ...]
+    required: tuple[str, ...]
+    options: Mapping[str, Any]
+    refreshes_provenance: bool
+
+    def files(self, config: ReleaseConfig, layout: Layout, hasher: FileHasher) -> dict[str, str]: ...
+
+    def outputs(self, config: ReleaseConfig, layout: Layout, hasher: FileHasher) -> dict[str, str]: ...
+
+    def run(self, config: ReleaseConfig, layout: Layout, **options: Any) -> StageResult: ...
+
+
+def no_files(config: ReleaseConfig, layout: Layout, hasher: FileHasher) -> dict[str, str]:
+    return {}
+
+
+@dataclass(frozen=True)
+class DeclaredStage:
+    """A :class:`Stage` from declarations and an ``entry`` ("module:function") imported when it runs."""
+
+    name: str
+    owns: tuple[str, ...]
+    config_fields: tuple[str, ...]
+    entry: str
+    packages: tuple[str, ...]
+    files: Hashes = no_files
+    outputs: Hashes = no_files
+    run_options: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+    refreshes_provenance: bool = False
+    """Whether writing its sections also refreshes the record's provenance (stages that measure)."""
+
+    def run(self, config: ReleaseConfig, layout: Layout, **options: Any) -> StageResult:
+        return load_entry(self.entry)(config, layout, **options)
+
+
+def load_entry(entry: str) -> Callable[..., Any]:
+    """Import ``module:function`` lazily: a stage's heavy imports happen only when it runs."""
+    module, _, attr = entry.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("pipeline"):
+            raise UsageError(
+                f"{module} cannot be imported: {exc.name} is missing from this pubctl installation; "
+                "reinstall pubctl (pip install -e . in a checkout)."
+            ) from None
+        raise UsageError(
+            f"{module} needs the package '{exc.name}', which is not installed. "
+            "Install the training stack with: pip install 'pubctl[train]'."
+        ) from None
+
+
+def write_sections(layout: Layout, stage: Stage, config: ReleaseConfig, sections: Mapping[str, Any]) -> None:
+    """Write ``sections`` of the record for ``stage``: only sections it owns, atomically, in one rewrite.
+
+    The one place a stage's facts enter results.json. The chain calls it with a
+    stage's result; a stage that must record something before it goes on (check
+    records waivers, then re-renders the card) calls it too.
+    """
+    if not sections:
+        return
+    foreign = sorted(set(sections) - set(stage.owns))
+    if foreign:
+        raise ValueError(f"stage {stage.name} returned record sections it does not own: {foreign}")
+    from pipeline.results import update_results
+
+    values = dict(sections)
+    if stage.refreshes_provenance:
+        from pipeline.provenance import collect
+
+        values["provenance"] = collect(config, layout.root)
+    update_results(layout.results, layout.name, **values)
