@@ -175,7 +175,9 @@ def card(
     """Render cards/NAME/README.md and plots from cards/NAME/results.json alone."""
     config, layout = _load(name)
     if check:
-        _chain().load_function("pipeline.stages.card", "check_card")(config, layout)
+        from pipeline.stage import load_entry
+
+        load_entry("pipeline.stages.card:check_card")(config, layout)
     else:  # through the release module, which stamps the render for `pubctl release`
         _chain().run_stage("card", config, layout)
 

@@ -66,11 +66,11 @@ def hub_id_problem(value: str, *, require_namespace: bool = False) -> str | None
     return None
 
 
-def _classify(value: str, root: Path, builtins: tuple[str, ...]) -> tuple[Kind, Path | None, str | None]:
+def _classify(value: str, root: Path, builtins: tuple[str, ...], what: str) -> tuple[Kind, Path | None, str | None]:
     """(kind, local path, problem) of one reference string."""
     if value.startswith(BUILTIN_PREFIX):
         if value not in builtins:
-            return "builtin", None, f"unknown built-in {value!r}; built-ins: {', '.join(builtins)}"
+            return "builtin", None, f"unknown built-in {what} {value!r}; built-ins: {', '.join(builtins)}"
         return "builtin", None, None
     if not value.strip():
         return "invalid", None, "an empty reference"
@@ -117,7 +117,7 @@ class ModelRef(_Ref):
 
     @classmethod
     def parse(cls, value: str, root: Path, revision: str | None = None) -> ModelRef:
-        kind, path, problem = _classify(value, root, BUILTIN_MODELS)
+        kind, path, problem = _classify(value, root, BUILTIN_MODELS, "model")
         if kind == "local" and path is not None and not path.is_dir():
             problem = f"{value!r} looks like a local path but no folder exists at {path}"
         if kind == "invalid":
@@ -152,7 +152,7 @@ class DataRef(_Ref):
     def parse(cls, value: str, root: Path, revision: str | None = None, subset: str | None = None) -> DataRef:
         if (revision or "").startswith(LOCAL_DIGEST_PREFIX):  # a record's local file, maybe not checked out here
             return cls(value, "local", revision, project_path(value, root), None, subset)
-        kind, path, problem = _classify(value, root, BUILTIN_DATASETS)
+        kind, path, problem = _classify(value, root, BUILTIN_DATASETS, "dataset")
         if kind == "local" and path is not None and not path.exists():
             problem = f"{value!r} looks like a local path but no file exists at {path}"
         if kind == "invalid":

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pipeline.errors import UsageError
 from pipeline.layout import Layout
+from pipeline.refs import DataRef, ModelRef
 
 MODEL_FILES = ("*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "*.tiktoken", "*.py")
 
@@ -28,10 +29,6 @@ class ResolvedModel:
     """Local folder with config.json, weights and tokenizer."""
     revision: str | None
     """Hub commit sha, None for built-in and local models."""
-
-    @property
-    def is_hub(self) -> bool:
-        return not self.reference.startswith("builtin:") and self.revision is not None
 
 
 def download_error(kind: str, repo_id: str, revision: str | None, exc: BaseException) -> UsageError:
@@ -58,14 +55,17 @@ def download_error(kind: str, repo_id: str, revision: str | None, exc: BaseExcep
 
 def resolve_model(reference: str, revision: str | None, layout: Layout) -> ResolvedModel:
     """Local folder of ``reference`` (building or downloading it when needed)."""
-    if reference.startswith("builtin:"):
+    ref = ModelRef.parse(reference, layout.root, revision)
+    if ref.is_builtin:
         from pipeline.demo.tiny_model import tiny_qwen3_path
 
         return ResolvedModel(reference, tiny_qwen3_path(layout.cache_dir), None)
-    local = Path(reference).expanduser()
-    local = local if local.is_absolute() else layout.root / local
-    if local.is_dir():
-        return ResolvedModel(reference, local, None)
+    if ref.is_local and ref.path is not None:
+        if not ref.path.is_dir():
+            raise UsageError(f"model.base_model: {ref.problem or f'no model folder at {ref.path}'}.")
+        return ResolvedModel(reference, ref.path, None)
+    if not ref.is_hub:
+        raise UsageError(f"model.base_model: {ref.problem}.")
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
@@ -79,10 +79,4 @@ def resolve_model(reference: str, revision: str | None, layout: Layout) -> Resol
 
 def resolve_dataset_file(reference: str, layout: Layout) -> Path | None:
     """Local file of a builtin or local dataset reference; None for a Hub dataset id."""
-    if reference == "builtin:preferences":
-        from pipeline.demo import PREFERENCES
-
-        return PREFERENCES
-    local = Path(reference).expanduser()
-    local = local if local.is_absolute() else layout.root / local
-    return local if local.exists() else None
+    return DataRef.parse(reference, layout.root).local_file()

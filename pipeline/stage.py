@@ -5,9 +5,9 @@ A stage is one contract from (config, layout) to the record sections it owns:
 - ``name``: the command and the stamp's name.
 - ``owns``: the record sections only it writes (facts flow forward: a stage reads
   the config and the sections of stages before it, never the other way round).
-- ``config_fields``: config sections or dotted fields whose values change its result;
-  ``run_options``: fields inside them that cannot (trackers, devices, batch sizes of
-  a deterministic harness), left out of its stamp.
+- ``config_fields``: config sections or dotted fields whose values change its result
+  (the run options inside them that cannot, pipeline.stages.RUN_OPTIONS, are left out
+  of every stamp).
 - ``packages``: libraries whose version changes its result.
 - ``files(config, layout, hasher)`` / ``outputs(...)``: hashes of the files it reads
   and of those it leaves; ``required``: outputs a finished run must have left.
@@ -58,11 +58,14 @@ class Stage(Protocol):
     name: str
     owns: tuple[str, ...]
     config_fields: tuple[str, ...]
-    run_options: tuple[str, ...]
     packages: tuple[str, ...]
     required: tuple[str, ...]
     options: Mapping[str, Any]
     refreshes_provenance: bool
+
+    def load(self) -> Callable[..., StageResult]:
+        """Import the stage's code: a missing module or package fails before anything is changed."""
+        ...
 
     def files(self, config: ReleaseConfig, layout: Layout, hasher: FileHasher) -> dict[str, str]: ...
 
@@ -86,14 +89,16 @@ class DeclaredStage:
     packages: tuple[str, ...]
     files: Hashes = no_files
     outputs: Hashes = no_files
-    run_options: tuple[str, ...] = ()
     required: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
     refreshes_provenance: bool = False
     """Whether writing its sections also refreshes the record's provenance (stages that measure)."""
 
+    def load(self) -> Callable[..., StageResult]:
+        return load_entry(self.entry)
+
     def run(self, config: ReleaseConfig, layout: Layout, **options: Any) -> StageResult:
-        return load_entry(self.entry)(config, layout, **options)
+        return self.load()(config, layout, **options)
 
 
 def load_entry(entry: str) -> Callable[..., Any]:

@@ -5,7 +5,6 @@ Reads only configs/, cards/NAME/ and runs/NAME/stamps; never imports the heavy s
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.console import Console
@@ -15,31 +14,35 @@ from pipeline.config import ReleaseConfig, load_config
 from pipeline.errors import PubctlError
 from pipeline.layout import Layout, configs_dir, project_root
 from pipeline.results import read_results
-
-STAGE_SECTIONS = {"train": "training", "merge": "merge", "evaluate": "evaluation"}
+from pipeline.stages import STAGE_NAMES, STAGES
+from pipeline.stamps import hasher_for, read_stamp
 
 
 def release_state(layout: Layout, config: ReleaseConfig | None = None) -> dict[str, str]:
-    """State per stage: 'done', 'missing', or the reason the record cannot be read.
+    """State per stage (pipeline.stages order): 'done', 'rendered', a stamp's summary, or '—'.
 
-    With ``config``, a stage whose stamp no longer matches its inputs is marked '(out of date)'.
+    A stage that owns record sections is done when the record holds them (a fresh clone has the
+    committed card bundle but no runs/); the card is rendered when README.md exists; check and push
+    say what their stamp says. With ``config``, a stage whose stamp no longer matches its inputs is
+    marked '(out of date)'.
     """
-    state = dict.fromkeys(("train", "merge", "evaluate", "card", "push"), "—")
+    state = dict.fromkeys(STAGE_NAMES, "—")
+    results = None
     if layout.results.is_file():
         try:
             results = read_results(layout.results)
         except PubctlError as exc:
             return {**state, "train": f"unreadable results: {exc}"}
-        for stage, section in STAGE_SECTIONS.items():
-            state[stage] = "done" if getattr(results, section) is not None else "—"
-    if layout.readme.is_file():
-        state["card"] = "rendered"
-    push_stamp = layout.stamps_dir / "push.json"
-    if push_stamp.is_file():
-        try:
-            state["push"] = str(json.loads(push_stamp.read_text(encoding="utf-8")).get("summary", "pushed"))
-        except (OSError, ValueError):
-            state["push"] = "stamp unreadable"
+    for stage in STAGES.values():
+        stamp = read_stamp(layout.stamps_dir, stage.name)
+        sections = [section for section in stage.owns if section != "waivers"]
+        if sections:
+            recorded = results is not None and all(getattr(results, section) is not None for section in sections)
+            state[stage.name] = "done" if recorded else "—"
+        elif stage.name == "card":
+            state[stage.name] = "rendered" if layout.readme.is_file() else "—"
+        elif stamp is not None:
+            state[stage.name] = stamp.summary or "done"
     if config is not None:
         _mark_out_of_date(state, config, layout)
     return state
@@ -47,10 +50,9 @@ def release_state(layout: Layout, config: ReleaseConfig | None = None) -> dict[s
 
 def _mark_out_of_date(state: dict[str, str], config: ReleaseConfig, layout: Layout) -> None:
     """Stamps decide (pipeline.release); a stage without a stamp (a fresh clone has no runs/) is left as is."""
-    from pipeline.release import _hasher, stage_status
-    from pipeline.stamps import read_stamp
+    from pipeline.release import stage_status
 
-    hasher = _hasher(layout)
+    hasher = hasher_for(layout)
     for stage, value in state.items():
         if value != "—" and read_stamp(layout.stamps_dir, stage) and stage_status(stage, config, layout, hasher):
             state[stage] = f"{value} (out of date)"
@@ -64,22 +66,13 @@ def print_status(root: Path | None = None, console: Console | None = None) -> No
     if not configs:
         console.print(f"No release configs in {folder}.")
         return
-    table = Table("release", "method", "base model", "train", "merge", "evaluate", "card", "push")
+    table = Table("release", "method", "base model", *STAGE_NAMES)
     for path in configs:
         try:
             config = load_config(str(path), root)
         except PubctlError as exc:
-            table.add_row(path.stem, "[red]invalid config[/]", str(exc).splitlines()[0][:60], "", "", "", "", "")
+            table.add_row(path.stem, "[red]invalid config[/]", str(exc).splitlines()[0][:60], *[""] * len(STAGE_NAMES))
             continue
         state = release_state(Layout.for_release(config.name, root), config)
-        table.add_row(
-            config.name,
-            config.method.name,
-            config.model.base_model,
-            state["train"],
-            state["merge"],
-            state["evaluate"],
-            state["card"],
-            state["push"],
-        )
+        table.add_row(config.name, config.method.name, config.model.base_model, *state.values())
     console.print(table)

@@ -65,11 +65,11 @@ def test_recorded_numbers_equal_direct_lm_eval(
 ) -> None:
     """The whole demo: every recorded number is the one `lm_eval --tasks T --num_fewshot K` gives."""
     from pipeline.evaluation.tasks import builtin_tasks_dir, materialize_tasks
-    from pipeline.stages import evaluate
+    from pipeline.release import run_stage
 
     overrides = {"evaluation": {"limit": None, "evaluate_base": False, "throughput": {"enabled": False}}}
     config, layout = _release(make_config, tiny_model_path, overrides)
-    record = evaluate.run(config, layout)
+    record = run_stage("evaluate", config, layout).sections["evaluation"]
 
     include = materialize_tasks(builtin_tasks_dir(), tmp_path / "direct-tasks")
     assert [entry.task for entry in record.results] == ["demo_hellaswag", "demo_truthfulqa_mc2", "demo_mmlu"]
@@ -91,19 +91,20 @@ def test_record_base_cache_and_raw_output(
 ) -> None:
     from pipeline.evaluation.harness import HarnessSettings
     from pipeline.evaluation.tasks import prepare_task_source
+    from pipeline.release import run_stage
     from pipeline.results import read_results
     from pipeline.sources import resolve_model
     from pipeline.stages import evaluate
 
     config, layout = _release(make_config, tiny_model_path)
-    record = evaluate.run(config, layout)
+    record = run_stage("evaluate", config, layout).sections["evaluation"]
 
     # The record on disk is the one returned, and holds only what this stage writes.
     saved = read_results(layout.results)
     assert saved.evaluation == record
     assert saved.training is None and saved.model is None and saved.provenance is not None
     assert record.harness == "lm-eval" and record.harness_version == "0.4.13"
-    assert record.settings["seed"] == 1234 and record.settings["device"] == "cpu"
+    assert record.settings.seed == 1234 and record.settings.device == "cpu"
     for entry, spec in zip(record.results, config.evaluation.tasks, strict=True):
         assert (entry.task, entry.metric, entry.num_fewshot, entry.limit) == (
             spec.name,
@@ -146,7 +147,7 @@ def test_record_base_cache_and_raw_output(
     monkeypatch.undo()
 
     # --tasks re-evaluates a subset and keeps the recorded results of the other tasks.
-    again = evaluate.run(config, layout, tasks=["demo_truthfulqa_mc2"], limit=2)
+    again = run_stage("evaluate", config, layout, tasks=["demo_truthfulqa_mc2"], limit=2).sections["evaluation"]
     assert [entry.task for entry in again.results] == ["demo_hellaswag", "demo_truthfulqa_mc2", "demo_mmlu"]
     assert again.results[0] == hellaswag and again.results[2] == mmlu
     assert (again.results[1].n, again.results[1].limit) == (2, 2)
@@ -246,7 +247,7 @@ def test_missing_data_of_a_user_task_exits_2(
 def test_metric_the_task_does_not_report_is_a_usage_error(
     make_config: Callable[..., str], tiny_model_path: Path
 ) -> None:
-    from pipeline.stages import evaluate
+    from pipeline.release import run_stage
 
     config, layout = _release(
         make_config,
@@ -254,5 +255,5 @@ def test_metric_the_task_does_not_report_is_a_usage_error(
         {"evaluation": {"tasks": [{"name": "demo_mmlu", "num_fewshot": 5, "metric": "acc_norm"}]}},
     )
     with pytest.raises(UsageError, match="does not report metric 'acc_norm' \\(it reports: acc\\)"):
-        evaluate.run(config, layout)
+        run_stage("evaluate", config, layout)
     assert _nothing_written(layout)

@@ -25,6 +25,7 @@ from pipeline.merging.adapter import load_adapter
 from pipeline.merging.checkpoint import SAFE_INDEX, Checkpoint
 from pipeline.merging.reference import merge_with_peft
 from pipeline.merging.streaming import merge_streaming, shard_bytes
+from pipeline.release import run_stage
 
 ATTN = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
@@ -247,13 +248,12 @@ def test_stage_writes_a_standalone_model(release, tiny_model_path: Path) -> None
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
     from pipeline.results import read_results
-    from pipeline.stages import merge
 
     config, layout = release({"merge": {"max_shard_size": "400KB"}})
     make_adapter(tiny_model_path, layout.adapter_dir, r=4, lora_alpha=8, target_modules=ATTN)
     (layout.adapter_dir / "training_args.bin").write_bytes(b"a trainer's pickle, not part of the adapter")
     (layout.adapter_dir / "README.md").write_text("---\nlicence: license\n---\nTRL's generated card\n")
-    record = merge.run(config, layout)
+    record = run_stage("merge", config, layout).sections["merge"]
 
     model_dir = layout.merged_model_dir
     assert record.strategy == "streaming"
@@ -279,12 +279,9 @@ def test_stage_writes_a_standalone_model(release, tiny_model_path: Path) -> None
     model = results.model
     assert model.parameters == loaded.num_parameters()
     assert (model.architecture, model.dtype) == ("Qwen3ForCausalLM", "float32")
-    assert (model.repo_id, model.base_model, model.base_model_revision) == (
-        config.hub.repo_id,
-        "builtin:tiny-qwen3",
-        None,
-    )
-    assert (model.license, model.language) == ("apache-2.0", ["en", "ar"])
+    assert (model.base_model, model.base_model_revision) == ("builtin:tiny-qwen3", None)
+    # Measured facts only: publication metadata stays in the config, where the card reads it.
+    assert not {"repo_id", "license", "language"} & set(model.model_dump())
     on_disk = sorted(p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*") if p.is_file())
     assert [f.path for f in model.files] == on_disk
     from pipeline.hashing import sha256_file
@@ -295,13 +292,12 @@ def test_stage_writes_a_standalone_model(release, tiny_model_path: Path) -> None
     assert list(layout.run_dir.glob(".merge-*")) == []
 
     # a second run replaces the first completely
-    record_again = merge.run(config, layout)
+    record_again = run_stage("merge", config, layout).sections["merge"]
     assert record_again.parity_max_abs_diff == record.parity_max_abs_diff
 
 
 def test_stage_peft_strategy_bf16_untied(release, bases: dict[str, Path]) -> None:
     from pipeline.results import read_results
-    from pipeline.stages import merge
 
     config, layout = release(
         {"model": {"base_model": str(bases["bf16"]), "dtype": "auto"}, "merge": {"strategy": "peft"}}
@@ -314,10 +310,10 @@ def test_stage_peft_strategy_bf16_untied(release, bases: dict[str, Path]) -> Non
         target_modules=["q_proj"],
         modules_to_save=["embed_tokens"],
     )
-    record = merge.run(config, layout)
+    record = run_stage("merge", config, layout).sections["merge"]
     assert record.strategy == "peft"
     # bf16 merges are judged relative to the adapter's own effect on the logits (pipeline/parity_gate.py)
-    assert record.parity_gate == {"measure": "relative_to_adapter_effect", "bound": 0.25}
+    assert record.parity_gate.model_dump() == {"measure": "relative_to_adapter_effect", "bound": 0.25}
     assert record.parity_adapter_effect > 0
     assert record.parity_max_abs_diff / record.parity_adapter_effect <= 0.25
     merged = Checkpoint.read(layout.merged_model_dir)
@@ -327,11 +323,10 @@ def test_stage_peft_strategy_bf16_untied(release, bases: dict[str, Path]) -> Non
 
 
 def test_stage_streaming_untied_by_embedding_lora(release, tiny_model_path: Path) -> None:
-    from pipeline.stages import merge
 
     config, layout = release()
     make_adapter(tiny_model_path, layout.adapter_dir, r=4, lora_alpha=8, target_modules=["embed_tokens", "q_proj"])
-    record = merge.run(config, layout)
+    record = run_stage("merge", config, layout).sections["merge"]
     assert record.parity_max_abs_diff <= 1e-4
     merged = Checkpoint.read(layout.merged_model_dir)
     assert "lm_head.weight" in merged.tensors and merged.config["tie_word_embeddings"] is False
@@ -340,7 +335,6 @@ def test_stage_streaming_untied_by_embedding_lora(release, tiny_model_path: Path
 def test_parity_failure_writes_nothing(release, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pipeline.merging import streaming
     from pipeline.merging.delta import merge_tensor
-    from pipeline.stages import merge
 
     config, layout = release()
     make_adapter(tiny_model_path, layout.adapter_dir, r=4, lora_alpha=8, target_modules=ATTN)
@@ -351,7 +345,7 @@ def test_parity_failure_writes_nothing(release, tiny_model_path: Path, monkeypat
 
     monkeypatch.setattr(streaming, "merge_tensor", wrong_scaling)
     with pytest.raises(StageFailed, match="parity failed"):
-        merge.run(config, layout)
+        run_stage("merge", config, layout)
     assert_nothing_written(layout)
 
 
@@ -360,7 +354,6 @@ def test_bf16_parity_gate_catches_wrong_scaling(
 ) -> None:
     from pipeline.merging import streaming
     from pipeline.merging.delta import merge_tensor
-    from pipeline.stages import merge
 
     config, layout = release({"model": {"base_model": str(bases["bf16"]), "dtype": "auto"}})
     # A realistic adapter: with dW << W, applying alpha/r twice doubles the adapter's effect on the logits.
@@ -372,7 +365,7 @@ def test_bf16_parity_gate_catches_wrong_scaling(
 
     monkeypatch.setattr(streaming, "merge_tensor", wrong_scaling)
     with pytest.raises(StageFailed, match=r"logit difference / adapter effect"):
-        merge.run(config, layout)
+        run_stage("merge", config, layout)
     assert_nothing_written(layout)
 
 
@@ -390,7 +383,6 @@ def test_refuses_missing_adapter(release) -> None:
 
 
 def test_refuses_quantized_base(release, tiny_model_path: Path, tmp_path: Path) -> None:
-    from pipeline.stages import merge
 
     quantized = tmp_path / "quantized"
     shutil.copytree(tiny_model_path, quantized)
@@ -400,7 +392,7 @@ def test_refuses_quantized_base(release, tiny_model_path: Path, tmp_path: Path) 
     config, layout = release({"model": {"base_model": str(quantized)}})
     make_adapter(tiny_model_path, layout.adapter_dir, r=4, lora_alpha=8, target_modules=ATTN)
     with pytest.raises(UsageError, match=r"quantized \(bitsandbytes 4-bit.*unquantized base.*merge.dequantize"):
-        merge.run(config, layout)
+        run_stage("merge", config, layout)
     assert_nothing_written(layout)
 
     # asked to dequantize: the quantization library is needed; without it, a clear error, still nothing written
@@ -410,14 +402,12 @@ def test_refuses_quantized_base(release, tiny_model_path: Path, tmp_path: Path) 
         import bitsandbytes  # noqa: F401
     except ImportError:
         with pytest.raises(UsageError, match="dequantize"):
-            merge.run(config, layout)
+            run_stage("merge", config, layout)
         assert_nothing_written(layout)
 
 
 def test_refuses_adapter_of_another_base(release, tiny_model_path: Path, tmp_path: Path) -> None:
     from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
-
-    from pipeline.stages import merge
 
     other = tmp_path / "other"
     wide = Qwen3Config(**{**json.loads((tiny_model_path / "config.json").read_text()), "hidden_size": 96})
@@ -426,12 +416,11 @@ def test_refuses_adapter_of_another_base(release, tiny_model_path: Path, tmp_pat
     config, layout = release()
     make_adapter(other, layout.adapter_dir, r=4, lora_alpha=8, target_modules=ATTN)
     with pytest.raises(UsageError, match="trained on another base"):
-        merge.run(config, layout)
+        run_stage("merge", config, layout)
     assert_nothing_written(layout)
 
 
 def test_refuses_adapter_recorded_for_another_builtin(release, tiny_model_path: Path) -> None:
-    from pipeline.stages import merge
 
     config, layout = release()
     make_adapter(tiny_model_path, layout.adapter_dir, r=4, lora_alpha=8, target_modules=ATTN)
@@ -439,15 +428,13 @@ def test_refuses_adapter_recorded_for_another_builtin(release, tiny_model_path: 
     adapter_config["base_model_name_or_path"] = "/somewhere/runs/_cache/builtin/tiny-qwen3-0000000000000000"
     (layout.adapter_dir / "adapter_config.json").write_text(json.dumps(adapter_config))
     with pytest.raises(UsageError, match="was trained on"):
-        merge.run(config, layout)
+        run_stage("merge", config, layout)
     assert_nothing_written(layout)
 
 
 def test_refuses_vocabulary_mismatch(release, tiny_model_path: Path, tmp_path: Path) -> None:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from pipeline.stages import merge
 
     # trained after adding tokens: resized embeddings saved in the adapter
     config, layout = release()
@@ -461,7 +448,7 @@ def test_refuses_vocabulary_mismatch(release, tiny_model_path: Path, tmp_path: P
     peft_model.save_pretrained(layout.adapter_dir)
     tokenizer.save_pretrained(layout.adapter_dir)
     with pytest.raises(UsageError, match="Vocabulary size mismatch"):
-        merge.run(config, layout)
+        run_stage("merge", config, layout)
     assert_nothing_written(layout)
 
     # only the tokenizer grew: ids without embedding rows
@@ -469,12 +456,11 @@ def test_refuses_vocabulary_mismatch(release, tiny_model_path: Path, tmp_path: P
     make_adapter(tiny_model_path, layout.adapter_dir, r=4, lora_alpha=8, target_modules=ATTN)
     tokenizer.save_pretrained(layout.adapter_dir)
     with pytest.raises(UsageError, match=r"Vocabulary size mismatch: the tokenizer"):
-        merge.run(config, layout)
+        run_stage("merge", config, layout)
     assert_nothing_written(layout)
 
 
 def test_refuses_what_streaming_does_not_implement(release, tiny_model_path: Path) -> None:
-    from pipeline.stages import merge
 
     config, layout = release()
     make_adapter(
@@ -486,7 +472,7 @@ def test_refuses_what_streaming_does_not_implement(release, tiny_model_path: Pat
         trainable_token_indices=[3, 4],
     )
     with pytest.raises(UsageError, match=r"merge\.strategy: peft"):
-        merge.run(config, layout)
+        run_stage("merge", config, layout)
     assert_nothing_written(layout)
 
 
@@ -541,14 +527,13 @@ def test_damaged_model_json_is_a_usage_error(config: str, index: str | None, tmp
 def test_corrupt_record_fails_before_the_merged_model_is_written(release, tiny_model_path: Path) -> None:
     """A results.json that cannot be updated stops the stage before it replaces runs/NAME/merge."""
     from pipeline.errors import PubctlError
-    from pipeline.stages import merge
 
     config, layout = release()
     make_adapter(tiny_model_path, layout.adapter_dir, r=4, lora_alpha=8, target_modules=ATTN)
     layout.results.parent.mkdir(parents=True, exist_ok=True)
     layout.results.write_text("{not json")
     with pytest.raises(PubctlError, match="corrupt results record"):
-        merge.run(config, layout)
+        run_stage("merge", config, layout)
     assert not layout.merge_dir.exists()
     assert list(layout.run_dir.glob(".merge-*")) == []
     assert layout.results.read_text() == "{not json"

@@ -22,6 +22,8 @@ from pipeline.config import ReleaseConfig, load_config
 from pipeline.errors import CheckFailed, StageFailed, UsageError
 from pipeline.layout import Layout
 from pipeline.results import atomic_write_bytes, atomic_write_text
+from pipeline.stage import StageResult, load_entry
+from pipeline.stages import STAGE_NAMES
 from pipeline.stamps import read_stamp
 
 
@@ -46,46 +48,51 @@ class Recorder:
         if stage in self.fail:
             raise CheckFailed(f"{stage}: failed on purpose")
 
-    def train(self, config: ReleaseConfig, layout: Layout, resume: bool = True) -> None:
+    def train(self, config: ReleaseConfig, layout: Layout, resume: bool = True) -> StageResult:
         self._enter("train", {"resume": resume})
         if "train" not in self.skip_output:
             atomic_write_bytes(layout.adapter_dir / "adapter_model.safetensors", f"{config.training}".encode())
         self._section(layout, "training", {"steps": config.training.max_steps, "lr": config.training.learning_rate})
+        return StageResult("trained")
 
-    def merge(self, config: ReleaseConfig, layout: Layout) -> None:
+    def merge(self, config: ReleaseConfig, layout: Layout) -> StageResult:
         self._enter("merge", {})
         adapter = (layout.adapter_dir / "adapter_model.safetensors").read_bytes()
         atomic_write_bytes(layout.merged_model_dir / "model.safetensors", b"merged " + adapter)
         self._section(layout, "merge", {"strategy": config.merge.strategy})
+        return StageResult("merged")
 
     def evaluate(
         self, config: ReleaseConfig, layout: Layout, limit: int | None = None, tasks: list[str] | None = None
-    ) -> None:
+    ) -> StageResult:
         self._enter("evaluate", {"limit": limit, "tasks": tasks})
         model = (layout.merged_model_dir / "model.safetensors").read_bytes()
         self._section(layout, "evaluation", {"limit": limit, "model_bytes": len(model)})
+        return StageResult("evaluated")
 
-    def card(self, config: ReleaseConfig, layout: Layout) -> None:
+    def card(self, config: ReleaseConfig, layout: Layout) -> StageResult:
         self._enter("card", {})
         atomic_write_text(layout.readme, f"# {config.card.model_name}\n{layout.results.read_text()}")
         atomic_write_bytes(layout.plots_dir / "loss.png", b"png")
+        return StageResult("rendered")
 
-    def check(self, config: ReleaseConfig, layout: Layout, allow: dict[str, str]) -> None:
-        self._enter("check", {"allow": allow})
+    def check(self, config: ReleaseConfig, layout: Layout, allow: dict[str, str] | None = None) -> StageResult:
+        self._enter("check", {"allow": allow or {}})
+        return StageResult("passed")
 
-    def push(self, config: ReleaseConfig, layout: Layout, dry_run: bool = False, **options: Any) -> str:
+    def push(self, config: ReleaseConfig, layout: Layout, dry_run: bool = False, **options: Any) -> StageResult:
         self._enter("push", {"dry_run": dry_run, **options})
-        return f"committed to {config.hub.repo_id}"
+        return StageResult(f"committed to {config.hub.repo_id}", details={"commit": "abc"}, stamped=not dry_run)
 
-    def load(self, module: str, attr: str) -> Callable[..., Any]:
-        stage = {"render_card": "card", "run_checks_command": "check"}.get(attr, module.rsplit(".", 1)[-1])
-        return getattr(self, stage)
+    def load(self, entry: str) -> Callable[..., Any]:
+        module = entry.partition(":")[0]
+        return getattr(self, module.rsplit(".", 1)[-1])
 
 
 @pytest.fixture
 def stages(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     recorder = Recorder()
-    monkeypatch.setattr(release, "load_function", recorder.load)
+    monkeypatch.setattr("pipeline.stage.load_entry", recorder.load)
     return recorder
 
 
@@ -104,11 +111,11 @@ def test_first_release_runs_every_stage_and_a_rerun_does_nothing(
 ) -> None:
     config, layout = release_of()
     release.run_release(config, layout)
-    assert stages.names() == list(release.STAGES)
+    assert stages.names() == list(STAGE_NAMES)
     assert stages.calls[0] == ("train", {"resume": True})
     assert stages.calls[4] == ("check", {"allow": {}})
     assert stages.calls[5] == ("push", {"dry_run": False})
-    for stage in release.STAGES:
+    for stage in STAGE_NAMES:
         assert read_stamp(layout.stamps_dir, stage) is not None
     assert read_stamp(layout.stamps_dir, "push").summary == "committed to pubctl-demo/tiny-qwen3-enhanced-kto"
     capsys.readouterr()
@@ -136,30 +143,37 @@ def test_a_config_edit_reruns_the_stage_that_reads_it_and_what_depends_on_its_ou
 
     config, layout = release_of({"card": {"model_name": "renamed"}, "training": {"learning_rate": 1e-4}})
     release.run_release(config, layout)
-    assert stages.names() == list(release.STAGES)
+    assert stages.names() == list(STAGE_NAMES)
 
 
-def test_a_config_field_the_merge_records_reruns_the_merge(
+def test_publication_metadata_rerenders_the_card_and_never_remerges(
     stages: Recorder, release_of: Callable[..., Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The merge copies card.license/language and hub.repo_id into results.model, which the card renders:
-    # a licence change that re-rendered the card alone would publish the old licence.
+    # Licence, language and repo id are the card's facts, read from the config at card time (facts flow
+    # forward): the merged model does not depend on them, so a shard-by-shard merge must not re-run.
     config, layout = release_of()
     release.run_release(config, layout)
     stages.calls.clear()
     capsys.readouterr()
 
-    config, layout = release_of({"card": {"license": "mit"}})
-    assert config.card.license == "mit"
+    config, layout = release_of({"card": {"license": "mit", "language": ["ar"]}, "hub": {"repo_id": "org/other"}})
     release.run_release(config, layout)
-    assert stages.names()[:1] == ["merge"]
-    assert "input recorded config fields changed" in capsys.readouterr().err
-    stages.calls.clear()
+    assert stages.names() == ["card", "check", "push"]
+    assert "config section card changed" in capsys.readouterr().err
 
-    # A card prose edit does not re-merge.
-    config, layout = release_of({"card": {"license": "mit", "model_name": "renamed"}})
+
+def test_run_options_make_nothing_stale(stages: Recorder, release_of: Callable[..., Any]) -> None:
+    # Where logs stream and where (or how many items at a time) lm-eval scores do not change a result.
+    config, layout = release_of()
     release.run_release(config, layout)
-    assert "merge" not in stages.names()
+    stages.calls.clear()
+    config, layout = release_of(
+        {"training": {"report_to": ["tensorboard"], "save_total_limit": 5}, "evaluation": {"batch_size": 4}}
+    )
+    release.run_release(config, layout)
+    assert stages.names() == []
+    # The push stamp keeps what the push reported, from the StageResult (push writes no stamp itself).
+    assert read_stamp(layout.stamps_dir, "push").record == {"commit": "abc"}
 
 
 def test_an_edit_of_the_accelerate_config_file_reruns_training(
@@ -205,7 +219,7 @@ def test_force_from_and_to_bound_the_chain(stages: Recorder, release_of: Callabl
     assert stages.names() == ["card", "check", "push"]
     stages.calls.clear()
     release.run_release(config, layout, force=True)
-    assert stages.names() == list(release.STAGES)
+    assert stages.names() == list(STAGE_NAMES)
     with pytest.raises(UsageError, match="comes after"):
         release.run_release(config, layout, from_stage="push", to_stage="train")
     with pytest.raises(UsageError, match="not a stage"):
@@ -375,9 +389,9 @@ def test_a_second_concurrent_release_is_refused(stages: Recorder, release_of: Ca
         fcntl.flock(held, fcntl.LOCK_UN)
     assert stages.calls == []
     release.run_release(config, layout)
-    assert stages.names() == list(release.STAGES)
+    assert stages.names() == list(STAGE_NAMES)
 
 
 def test_a_missing_pipeline_module_is_named_as_an_incomplete_installation() -> None:
     with pytest.raises(UsageError, match=r"pipeline\.no_such_stage is missing from this pubctl installation"):
-        release.load_function("pipeline.no_such_stage", "run")
+        load_entry("pipeline.no_such_stage:run")

@@ -12,10 +12,10 @@ from typing import Any
 from pipeline.errors import UsageError
 from pipeline.merging.adapter import Adapter
 from pipeline.merging.checkpoint import LM_HEAD, Checkpoint
+from pipeline.refs import ModelRef
 
 _HUB_SNAPSHOT = re.compile(r"models--(?P<org>[^/\\]+?)--(?P<name>[^/\\]+)[/\\]snapshots[/\\]")
 _BUILTIN = re.compile(r"(?:^|[/\\])builtin[/\\](?P<name>[A-Za-z0-9_.-]+?)(?:[/\\]|$)")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
 def quantization_method(quant: dict[str, Any]) -> str:
@@ -121,7 +121,8 @@ def _identity(text: str | None) -> str | None:
     builtin = _BUILTIN.search(text)
     if builtin:
         return f"builtin:{builtin['name']}".lower()
-    if _HUB_ID.match(text) and not Path(text).expanduser().exists():
+    # peft saved the name it loaded the base by, relative to the working directory of that run.
+    if ModelRef.parse(text, Path.cwd()).is_hub:
         return f"hub:{text}".lower()
     return None
 
@@ -133,7 +134,7 @@ def check_same_base(adapter: Adapter, reference: str, resolved: Path) -> None:
     an adapter trained from a local folder is judged by its tensor shapes alone.
     """
     recorded = _identity(adapter.base_model_name_or_path)
-    ours = _identity(reference) if not reference.startswith("builtin:") else None
+    ours = _identity(reference) if not ModelRef.parse(reference, Path.cwd()).is_builtin else None
     ours = ours or _identity(str(resolved))
     if recorded and ours and recorded != ours:
         raise UsageError(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import UsageError
+from pipeline.refs import ModelRef
 
 if TYPE_CHECKING:
     from pipeline.config import ReleaseConfig
@@ -77,8 +78,8 @@ def offline_model_problem(config: ReleaseConfig, root: Path, options: RehearsalO
 
 
 def _is_local(reference: str, root: Path) -> bool:
-    """A built-in model or a folder (relative to the project root), as config.model.base_model accepts them."""
-    return reference.startswith("builtin:") or (root / Path(reference).expanduser()).is_dir()
+    """A built-in model or a local folder: no Hub needed to read its files."""
+    return not ModelRef.parse(reference, root).is_hub
 
 
 def _download(reference: str, revision: str | None) -> ModelFiles:

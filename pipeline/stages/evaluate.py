@@ -32,9 +32,16 @@ from pipeline.evaluation.harness import (
 )
 from pipeline.evaluation.tasks import TaskSource, prepare_task_source
 from pipeline.layout import Layout
-from pipeline.provenance import collect
-from pipeline.results import BenchmarkResult, EvaluationRecord, atomic_write_text, read_or_new, update_results
+from pipeline.results import (
+    BenchmarkResult,
+    EvaluatedBase,
+    EvaluationRecord,
+    EvaluationSettings,
+    atomic_write_text,
+    read_or_new,
+)
 from pipeline.sources import ResolvedModel, resolve_model
+from pipeline.stage import StageResult
 
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
 TOKENIZER_PATTERNS = ("tokenizer*", "special_tokens_map.json", "added_tokens.json", "vocab.*", "merges.txt")
@@ -140,8 +147,8 @@ def _free_memory() -> None:
 # ---------------------------------------------------------------------------- stage
 def run(
     config: ReleaseConfig, layout: Layout, *, limit: int | None = None, tasks: list[str] | None = None
-) -> EvaluationRecord:
-    """Evaluate the merged model (and its base), measure throughput, write the evaluation section."""
+) -> StageResult:
+    """Evaluate the merged model (and its base), measure throughput; returns the evaluation section."""
     evaluation = config.evaluation
     specs = select_tasks(evaluation.tasks, tasks)
     model_dir = check_model_dir(layout.merged_model_dir, "merged model", f"run `pubctl merge {config.name}` first.")
@@ -203,11 +210,20 @@ def run(
         harness_version=harness_version(),
         results=_merge_with_previous(entries, specs, evaluation.tasks, previous),
         throughput=throughput,
-        settings={**settings.as_dict(), "dtype": dtype, "include_path": evaluation.include_path},
-        base_model=({"reference": base.reference, "revision": base.revision} if base is not None else None),
+        settings=EvaluationSettings(**settings.as_dict(), dtype=dtype, include_path=evaluation.include_path),
+        base_model=EvaluatedBase(reference=base.reference, revision=base.revision) if base is not None else None,
     )
-    update_results(layout.results, config.name, evaluation=record, provenance=collect(config, layout.root))
-    return record
+    return StageResult(summary=_summary(record), sections={"evaluation": record})
+
+
+def _summary(record: EvaluationRecord) -> str:
+    """One line: each task's score, with the base's beside it when scored."""
+    parts = []
+    for row in record.results:
+        delta = f" (base {row.base_value:.4g})" if row.base_value is not None else ""
+        parts.append(f"{row.task} {row.metric} {row.value:.4g}{delta}")
+    speed = f"; {record.throughput.tokens_per_second_median:.4g} tokens/s" if record.throughput else ""
+    return f"evaluated {len(record.results)} tasks: {', '.join(parts)}{speed}"
 
 
 def _merge_with_previous(

@@ -16,6 +16,7 @@ import contextlib
 import json
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,9 @@ from pipeline.merging.adapter import load_adapter, read_adapter_config
 from pipeline.merging.checkpoint import Checkpoint
 from pipeline.merging.facts import file_entries
 from pipeline.merging.refusals import check_adapter_fits, check_not_quantized, check_same_base, check_vocab
-from pipeline.results import MergeRecord, ModelRecord, read_or_new, update_results
-from pipeline.sources import resolve_model
+from pipeline.results import MergeRecord, ModelRecord, ParityGate, read_or_new
+from pipeline.sources import ResolvedModel, resolve_model
+from pipeline.stage import StageResult
 
 TOKENIZER_MARKERS = ("tokenizer_config.json", "tokenizer.json")
 NOT_ADAPTER = ("training_args.bin", "README.md")
@@ -109,13 +111,28 @@ def _swap_into_place(staging: Path, target: Path) -> None:
         shutil.rmtree(old)
 
 
-def run(config: ReleaseConfig, layout: Layout) -> MergeRecord:
-    """Merge, check parity, write runs/NAME/merge/ and the merge and model sections of results.json."""
-    from transformers import AutoTokenizer
+@dataclass(frozen=True)
+class _Inputs:
+    """The merge's inputs, each checked before anything is written."""
 
-    from pipeline.merging.parity import measure_parity
-    from pipeline.merging.reference import merge_with_peft
-    from pipeline.merging.streaming import merge_streaming
+    reference: str
+    resolved: ResolvedModel
+    base: Checkpoint
+    adapter: Any
+    tokenizer: Any
+    strategy: str
+    dequantize: bool
+    requested: str | None
+    """model.dtype when set, else None (keep the base's)."""
+
+    @property
+    def expected_dtype(self) -> str:
+        return self.requested or self.base.dtype_name()
+
+
+def _check_inputs(config: ReleaseConfig, layout: Layout) -> _Inputs:
+    """Every refusal (exit 2) comes from here, before any output exists."""
+    from transformers import AutoTokenizer
 
     adapter_dir = layout.adapter_dir
     read_adapter_config(adapter_dir)  # a missing adapter is reported before any download
@@ -134,89 +151,117 @@ def run(config: ReleaseConfig, layout: Layout) -> MergeRecord:
     tokenizer_dir = _tokenizer_folder(adapter_dir, resolved.path)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, trust_remote_code=config.model.trust_remote_code)
     check_vocab(base, len(tokenizer), tokenizer_dir, reference)
-
     requested = None if config.model.dtype == "auto" else config.model.dtype
-    expected_dtype = requested or base.dtype_name()
+    return _Inputs(reference, resolved, base, adapter, tokenizer, strategy, dequantize, requested)
+
+
+def _build(config: ReleaseConfig, layout: Layout, inputs: _Inputs, staging: Path) -> None:
+    """The merged model and the adapter copy, in ``staging``."""
+    from pipeline.merging.reference import merge_with_peft
+    from pipeline.merging.streaming import merge_streaming
+
+    model_dir, adapter_copy = staging / "model", staging / "adapter"
+    if inputs.strategy == "streaming":
+        result = merge_streaming(inputs.base, inputs.adapter, model_dir, config.merge.max_shard_size, inputs.requested)
+        _write_config(inputs.base, model_dir, result.untied, inputs.expected_dtype)
+    else:
+        merge_with_peft(
+            inputs.resolved.path,
+            layout.adapter_dir,
+            model_dir,
+            config.merge.max_shard_size,
+            dtype=inputs.requested,
+            dequantize=inputs.dequantize,
+            ensure_weight_tying=inputs.adapter.ensure_weight_tying,
+            trust_remote_code=config.model.trust_remote_code,
+        )
+    inputs.tokenizer.save_pretrained(model_dir)
+    _write_generation_config(inputs.resolved.path, model_dir, inputs.tokenizer)
+    shutil.copytree(layout.adapter_dir, adapter_copy, ignore=shutil.ignore_patterns(*NOT_ADAPTER))
+
+
+def _verify(config: ReleaseConfig, layout: Layout, inputs: _Inputs, model_dir: Path) -> tuple[Any, str, float, float]:
+    """Parity of the merged model against adapter-on-base; a StageFailed when it is not the trained model.
+
+    Returns (parity report, measure, bound, the judged value).
+    """
+    from pipeline.merging.parity import measure_parity
+
+    merged = Checkpoint.read(model_dir)
+    stored = sum(info.numel for info in merged.tensors.values())
+    dtype = merged.dtype_name()
+    if not inputs.dequantize and dtype != inputs.expected_dtype:
+        raise StageFailed(
+            f"merge: the merged weights are {dtype} but should be {inputs.expected_dtype} "
+            "(the base's dtype, or model.dtype when set)."
+        )
+    report = measure_parity(
+        inputs.resolved.path,
+        layout.adapter_dir,
+        model_dir,
+        inputs.tokenizer,
+        list(config.merge.probe_prompts),
+        dequantize=inputs.dequantize,
+        trust_remote_code=config.model.trust_remote_code,
+    )
+    if report.parameters != stored:
+        raise StageFailed(
+            f"merge: the merged model loads with {report.parameters:,} parameters but its files hold {stored:,}."
+        )
+    measure, bound = config.merge.parity_gate(dtype)
+    found = parity_value(measure, report.max_abs_diff, report.adapter_effect)
+    if found is None or not found <= bound:
+        raise StageFailed(
+            f"merge parity failed: {describe_parity(measure, found if found is not None else float('nan'))} above "
+            f"{bound:g} ({PARITY_OPTIONS[measure]}) on {report.prompts} probe prompts for a {dtype} merge (max "
+            f"|logit diff| {report.max_abs_diff:.3g}, adapter effect {report.adapter_effect:.3g}). The merge "
+            f"({inputs.strategy}) is wrong for this adapter, or {dtype} cannot represent its change; nothing was "
+            "written."
+        )
+    return report, measure, bound, found
+
+
+def run(config: ReleaseConfig, layout: Layout) -> StageResult:
+    """Merge, check parity, write runs/NAME/merge/; returns the merge and model sections of the record.
+
+    The model section holds what was measured on the merged files only; publication metadata (repo id,
+    licence, language) stays in the config, where the card reads it.
+    """
+    inputs = _check_inputs(config, layout)
     layout.run_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".merge-", dir=layout.run_dir))
     try:
-        model_dir, adapter_copy = staging / "model", staging / "adapter"
-        if strategy == "streaming":
-            result = merge_streaming(base, adapter, model_dir, config.merge.max_shard_size, requested)
-            _write_config(base, model_dir, result.untied, expected_dtype)
-        else:
-            merge_with_peft(
-                resolved.path,
-                adapter_dir,
-                model_dir,
-                config.merge.max_shard_size,
-                dtype=requested,
-                dequantize=dequantize,
-                ensure_weight_tying=adapter.ensure_weight_tying,
-                trust_remote_code=config.model.trust_remote_code,
-            )
-        tokenizer.save_pretrained(model_dir)
-        _write_generation_config(resolved.path, model_dir, tokenizer)
-        shutil.copytree(adapter_dir, adapter_copy, ignore=shutil.ignore_patterns(*NOT_ADAPTER))
-
-        merged = Checkpoint.read(model_dir)
-        stored = sum(info.numel for info in merged.tensors.values())
-        if not dequantize and merged.dtype_name() != expected_dtype:
-            raise StageFailed(
-                f"merge: the merged weights are {merged.dtype_name()} but should be {expected_dtype} "
-                "(the base's dtype, or model.dtype when set)."
-            )
-        report = measure_parity(
-            resolved.path,
-            adapter_dir,
-            model_dir,
-            tokenizer,
-            list(config.merge.probe_prompts),
-            dequantize=dequantize,
-            trust_remote_code=config.model.trust_remote_code,
-        )
-        if report.parameters != stored:
-            raise StageFailed(
-                f"merge: the merged model loads with {report.parameters:,} parameters but its files hold {stored:,}."
-            )
-        measure, bound = config.merge.parity_gate(merged.dtype_name())
-        found = parity_value(measure, report.max_abs_diff, report.adapter_effect)
-        if not found <= bound:
-            raise StageFailed(
-                f"merge parity failed: {describe_parity(measure, found)} above {bound:g} "
-                f"({PARITY_OPTIONS[measure]}) on {report.prompts} probe prompts "
-                f"for a {merged.dtype_name()} merge (max |logit diff| {report.max_abs_diff:.3g}, adapter effect "
-                f"{report.adapter_effect:.3g}). The merge ({strategy}) is wrong for this adapter, or "
-                f"{merged.dtype_name()} cannot represent its change; nothing was written."
-            )
-        files = file_entries(model_dir)
+        _build(config, layout, inputs, staging)
+        report, measure, bound, found = _verify(config, layout, inputs, staging / "model")
+        dtype = Checkpoint.read(staging / "model").dtype_name()
+        files = file_entries(staging / "model")
         _swap_into_place(staging, layout.merge_dir)
     finally:
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(staging)
 
-    record = MergeRecord(strategy=strategy, parity_max_abs_diff=report.max_abs_diff, probe_prompts=report.prompts)
-    # Added keys (schema_version 1 allows additions): how parity was measured and against what bound.
-    record.parity_adapter_effect = report.adapter_effect
-    record.parity_gate = {"measure": measure, "bound": bound}
-    record.parity_compute_dtype = report.compute_dtype
-    if dequantize:
+    record = MergeRecord(
+        strategy=inputs.strategy,
+        parity_max_abs_diff=report.max_abs_diff,
+        probe_prompts=report.prompts,
+        parity_adapter_effect=report.adapter_effect,
+        parity_gate=ParityGate(measure=measure, bound=bound),
+        parity_compute_dtype=report.compute_dtype,
+    )
+    if inputs.dequantize:
         record.dequantized = True
     model = ModelRecord(
-        repo_id=config.hub.repo_id,
-        base_model=reference,
-        base_model_revision=resolved.revision,
+        base_model=inputs.reference,
+        base_model_revision=inputs.resolved.revision,
         architecture=report.architecture,
         parameters=report.parameters,
-        dtype=merged.dtype_name(),
-        license=config.card.license,
-        language=list(config.card.language),
+        dtype=dtype,
         files=files,
     )
-    update_results(layout.results, config.name, merge=record, model=model)
-    Console(stderr=True, highlight=False, soft_wrap=True).print(
-        f"merged ({strategy}) into {layout.merged_model_dir}: {model.parameters:,} parameters, {model.dtype}, "
+    summary = (
+        f"merged ({inputs.strategy}) into {layout.merged_model_dir}: {model.parameters:,} parameters, {model.dtype}, "
         f"{len(files)} files; parity max |logit diff| {record.parity_max_abs_diff:.3g} on {record.probe_prompts} "
         f"probe prompts ({describe_parity(measure, found)} <= {bound:g})"
     )
-    return record
+    Console(stderr=True, highlight=False, soft_wrap=True).print(summary, markup=False)
+    return StageResult(summary=summary, sections={"merge": record, "model": model})

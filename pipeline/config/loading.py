@@ -1,0 +1,191 @@
+"""Reading a release config: the YAML file, validation, and error messages that name file, field and line."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ValidationError,
+)
+
+from pipeline.config.release import ReleaseConfig
+from pipeline.errors import ConfigError
+from pipeline.layout import configs_dir, project_root
+from pipeline.methods import METHODS, MethodParams
+
+
+# -------------------------------------------------------------------------- loading
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, yaml.Mark] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping", node.start_mark, f"found duplicate key {key!r}", key_node.start_mark
+            )
+        seen[key] = key_node.start_mark
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def resolve_config_path(name_or_path: str, root: Path | None = None) -> Path:
+    """configs/NAME.yaml under the project root, or a path to a YAML file."""
+    root = root or project_root()
+    candidate = Path(name_or_path).expanduser()
+    if candidate.suffix in (".yaml", ".yml") or candidate.parent != Path():
+        path = candidate if candidate.is_absolute() else (Path.cwd() / candidate)
+        if not path.is_file():
+            raise ConfigError(f"{name_or_path}: no such config file ({path}).")
+        return path
+    folder = configs_dir(root)
+    path = folder / f"{name_or_path}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in folder.glob("*.yaml"))
+        close = difflib.get_close_matches(name_or_path, known, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        listing = f" Known releases: {', '.join(known)}." if known else f" {folder} has no configs."
+        raise ConfigError(f"No release config named '{name_or_path}' ({path} does not exist).{listing}{hint}")
+    return path
+
+
+def load_config(name_or_path: str, root: Path | None = None) -> ReleaseConfig:
+    """Load and validate a release config; every problem is a ConfigError naming file, field and line."""
+    root = (root or project_root()).resolve()
+    path = resolve_config_path(name_or_path, root)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}).") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: invalid YAML{where}: {exc.problem or exc.context}.") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}.") from None
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty; a release config needs at least hub.repo_id.")
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of sections (model, data, method, ...), "
+            f"found a {type(data).__name__}."
+        )
+    try:
+        config = ReleaseConfig.model_validate(data, context={"root": root})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, path, node)) from None
+    config._name = path.stem
+    config._path = path
+    config._sha256 = hashlib.sha256(raw).hexdigest()
+    return config
+
+
+# ------------------------------------------------------------------- error messages
+def format_validation_error(exc: ValidationError, path: Path, node: yaml.Node | None) -> str:
+    """One line per problem: field path, YAML line, what was found and what was expected."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = _user_loc(error["loc"])
+        dotted = ".".join(str(part) for part in loc) or "(top level)"
+        line = _line_of(node, loc)
+        where = f" (line {line})" if line else ""
+        lines.append(f"  {dotted}{where}: {_describe(error, loc)}")
+    count = len(lines)
+    head = f"{path}: {count} problem{'s' if count > 1 else ''} in the config:"
+    return "\n".join([head, *lines])
+
+
+def _user_loc(loc: tuple) -> tuple:
+    """Drop pydantic's union tag (method.dpo.beta -> method.beta): users never write it."""
+    parts = list(loc)
+    if len(parts) > 1 and parts[0] == "method" and parts[1] in METHODS:
+        del parts[1]
+    return tuple(parts)
+
+
+def _describe(error: dict, loc: tuple) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        valid = _valid_keys(error["loc"][:-1])
+        close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(sorted(valid))}"
+        return f"unknown key '{key}'{hint}"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "union_tag_invalid":
+        tag = error.get("ctx", {}).get("tag", "")
+        close = difflib.get_close_matches(str(tag), METHODS, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"unknown method '{tag}'; known methods: {', '.join(METHODS)}{hint}"
+    if kind == "union_tag_not_found":
+        return f"method needs a 'name': one of {', '.join(METHODS)}"
+    message = error["msg"].removeprefix("Value error, ")
+    found = error.get("input")
+    if kind.endswith("_type") or kind.startswith(("greater", "less", "literal", "int_", "float_", "bool_")):
+        return f"{message} (found {found!r})"
+    return message
+
+
+def _valid_keys(loc: tuple) -> list[str]:
+    """The keys allowed at pydantic's ``loc`` in ReleaseConfig (for did-you-mean suggestions)."""
+    current: type[BaseModel] | None = ReleaseConfig
+    for part in loc:
+        if isinstance(part, int) or current is None:
+            continue
+        if issubclass(current, MethodParams) or (current is ReleaseConfig and part == "method"):
+            # pydantic puts the union tag in the loc: method.<name>.<key>
+            current = MethodParams if part == "method" else METHODS[part].params if part in METHODS else None
+            continue
+        field = current.model_fields.get(str(part))
+        current = _model_in(field.annotation) if field else None
+    return list(current.model_fields) if current is not None and current is not MethodParams else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The config section model inside an annotation (unwrapping Optional, list and dict)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        model = _model_in(arg)
+        if model is not None:
+            return model
+    return None
+
+
+def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
+    """1-based line of the YAML node at ``loc`` (the closest existing parent when the key is missing)."""
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == str(part)), None)
+            if match is None:
+                key_node = next((k for k, _ in node.value if k.value == str(part)), None)
+                return (key_node.start_mark.line + 1) if key_node else line
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return line
+        line = node.start_mark.line + 1
+    return line
+
+
+def config_schema() -> dict[str, Any]:
+    """JSON schema of the release config (``pubctl schema``), for editors."""
+    return ReleaseConfig.model_json_schema()
