@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,8 +18,7 @@ from typing import Any
 
 from pipeline.config import TaskSpec
 from pipeline.errors import StageFailed, UsageError
-from pipeline.evaluation.tasks import CHANCE_BY_TASK, TaskSource, chance_from_samples, common, dataset_of
-from pipeline.results import BenchmarkResult, atomic_write_text
+from pipeline.evaluation.tasks import TaskSource
 
 HARNESS = "lm-eval"
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
@@ -227,154 +225,3 @@ def run_lm_eval(
                 raise StageFailed("lm-eval returned no results (was this process not rank 0?).")
             runs.append(results)
     return ModelRun(merge_runs(runs), lm)
-
-
-# ---------------------------------------------------------------------- raw output
-def to_json(data: Any) -> str:
-    from lm_eval.utils import handle_non_serializable
-
-    return json.dumps(data, indent=2, ensure_ascii=False, default=handle_non_serializable)
-
-
-def save_raw(results: dict[str, Any], folder: Path, label: str) -> None:
-    """lm-eval's output as its CLI writes it: results_<label>.json and samples_<label>_<task>.jsonl."""
-    from lm_eval.utils import handle_non_serializable
-
-    samples = results.get("samples") or {}
-    summary = {key: value for key, value in results.items() if key != "samples"}
-    atomic_write_text(folder / f"results_{label}.json", to_json(summary) + "\n")
-    for task, rows in samples.items():
-        lines = (json.dumps(row, ensure_ascii=False, default=handle_non_serializable) for row in rows)
-        atomic_write_text(folder / f"samples_{label}_{task}.jsonl", "".join(line + "\n" for line in lines))
-
-
-def with_previous_raw(fresh: dict[str, Any], folder: Path, label: str, kept: list[str]) -> dict[str, Any]:
-    """``fresh`` united with the previous raw output's entries of the ``kept`` tasks (and their subtasks).
-
-    ``pubctl evaluate --tasks`` re-runs a subset and the record keeps the other tasks' results; their raw
-    lm-eval output must stay beside them instead of being overwritten by the subset's.
-    """
-    path = folder / f"results_{label}.json"
-    if not kept or not path.is_file():
-        return fresh
-    try:
-        previous = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise StageFailed(
-            f"{path}: the raw lm-eval output of the tasks kept from the last run is not valid JSON ({exc.msg}); "
-            "re-run `pubctl evaluate` without --tasks to evaluate every task again."
-        ) from None
-    subtasks = previous.get("group_subtasks") or {}
-
-    def with_leaves(name: str) -> list[str]:
-        return [name, *(leaf for child in subtasks.get(name, []) for leaf in with_leaves(child))]
-
-    names = {name for task in kept for name in with_leaves(task)}
-    old = {
-        key: {name: item for name, item in value.items() if name in names}
-        for key, value in previous.items()
-        if isinstance(value, dict) and key != "config"
-    }
-    return merge_runs([fresh, old])
-
-
-# ------------------------------------------------------------------------- results
-def _metric_key(entry: dict[str, Any], metric: str, task: str) -> tuple[str, str]:
-    """lm-eval's '<metric>,<filter>' key for ``metric`` and its filter name."""
-    if "," in metric:
-        if metric in entry:
-            return metric, metric.split(",", 1)[1]
-    else:
-        if f"{metric},none" in entry:
-            return f"{metric},none", "none"
-        keys = [key for key in entry if key.startswith(f"{metric},") and "_stderr" not in key]
-        if len(keys) == 1:
-            return keys[0], keys[0].split(",", 1)[1]
-    raise StageFailed(f"lm-eval reported no '{metric}' for task '{task}' (it reported: {sorted(entry)}).")
-
-
-def _leaves(results: dict[str, Any], name: str) -> list[str]:
-    children = results.get("group_subtasks", {}).get(name)
-    if not children:
-        return [name]
-    return [leaf for child in children for leaf in _leaves(results, child)]
-
-
-def _stderr_method(configs: list[dict[str, Any]], metric: str, bootstrap_iters: int, group: bool) -> str:
-    """How lm-eval computed the recorded stderr, decided by lm-eval's own ``stderr_for_metric``.
-
-    lm-eval uses a closed form for ``mean`` (sample std / sqrt(n)) and ``acc_all``, bootstraps a fixed list of
-    other aggregations with ``bootstrap_iters`` resamples, and has none for the rest. A group's stderr is not
-    computed from items at all: lm-eval pools its subtasks' stderrs (size-weighted, or for an unweighted mean).
-    """
-    from lm_eval.api.metrics import acc_all_stderr, mean_stderr, stderr_for_metric
-    from lm_eval.api.registry import get_aggregation
-
-    methods = set()
-    for config in configs:
-        for item in config.get("metric_list") or []:
-            if item.get("metric") != metric:
-                continue
-            name = item.get("aggregation")
-            aggregation = get_aggregation(name) if isinstance(name, str) else None
-            estimator = stderr_for_metric(aggregation, bootstrap_iters) if aggregation is not None else None
-            if estimator is None:
-                methods.add(f"none (lm-eval has no stderr for the aggregation {name!r})")
-            elif estimator in (mean_stderr, acc_all_stderr):
-                methods.add(f"closed-form ({name}: sample std / sqrt(n), no bootstrap)")
-            else:
-                methods.add(f"bootstrap ({bootstrap_iters} resamples of the {name} aggregation)")
-    method = "; ".join(sorted(methods)) or "unknown (the task config lists no aggregation for this metric)"
-    if group:
-        return f"pooled by lm-eval's group aggregation from its {len(configs)} subtasks' stderrs, each {method}"
-    return method
-
-
-def _task_version(results: dict[str, Any], task: str) -> str | None:
-    """lm-eval's version of ``task`` as text, or None when it reports none (never the string 'None')."""
-    version = (results.get("versions") or {}).get(task)
-    return None if version is None else str(version)
-
-
-def benchmark_results(
-    results: dict[str, Any], specs: list[TaskSpec], root: Path, settings: HarnessSettings
-) -> list[BenchmarkResult]:
-    """One record entry per configured task, every number read from lm-eval's output."""
-    version = results.get("lm_eval_version") or harness_version()
-    samples = results.get("samples") or {}
-    entries = []
-    for spec in specs:
-        entry = results["results"].get(spec.name)
-        if entry is None:
-            raise StageFailed(f"lm-eval returned no result for task '{spec.name}'.")
-        key, filter_name = _metric_key(entry, spec.metric, spec.name)
-        metric = key.split(",", 1)[0]
-        stderr = entry.get(f"{metric}_stderr,{filter_name}")
-        leaves = _leaves(results, spec.name)
-        configs = [results["configs"][leaf] for leaf in leaves]
-        datasets = [dataset_of(config, root) for config in configs]
-        leaf_samples = [row for leaf in leaves for row in samples.get(leaf, [])]
-        chance = chance_from_samples(leaf_samples, metric)
-        if chance is None:
-            chance = CHANCE_BY_TASK.get(spec.name.removeprefix("demo_"))
-        entries.append(
-            BenchmarkResult(
-                task=spec.name,
-                dataset_id=common(d[0] for d in datasets),
-                dataset_config=common(d[1] for d in datasets),
-                split=common(d[2] for d in datasets),
-                num_fewshot=int(results.get("n-shot", {}).get(spec.name, spec.num_fewshot)),
-                metric=metric,
-                value=float(entry[key]),
-                stderr=float(stderr) if isinstance(stderr, (int, float)) else None,
-                n=sum(int(results["n-samples"][leaf]["effective"]) for leaf in leaves),
-                chance=chance,
-                filter=filter_name,
-                stderr_method=_stderr_method(configs, metric, settings.bootstrap_iters, group=leaves != [spec.name]),
-                limit=settings.limit,
-                task_version=_task_version(results, spec.name),
-                harness=HARNESS,
-                harness_version=version,
-            )
-        )
-    return entries

@@ -20,16 +20,9 @@ from typing import Any
 
 from pipeline.config import ReleaseConfig, TaskSpec
 from pipeline.errors import UsageError
-from pipeline.evaluation.harness import (
-    HARNESS,
-    HarnessSettings,
-    benchmark_results,
-    harness_version,
-    run_lm_eval,
-    save_raw,
-    to_json,
-    with_previous_raw,
-)
+from pipeline.evaluation.harness import HARNESS, HarnessSettings, harness_version, run_lm_eval
+from pipeline.evaluation.raw_output import save_raw, to_json, with_previous_raw
+from pipeline.evaluation.scores import benchmark_results
 from pipeline.evaluation.tasks import TaskSource, prepare_task_source
 from pipeline.layout import Layout
 from pipeline.results import (
