@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.errors import UsageError
+from pipeline.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -27,15 +27,14 @@ class Citation:
     bibtex: str
 
 
-CITATIONS: dict[str, Citation] = {
-    c.key: c
-    for c in (
-        Citation(
-            key="dpo",
-            short="Rafailov et al., 2023",
-            title="Direct Preference Optimization: Your Language Model is Secretly a Reward Model",
-            url="https://arxiv.org/abs/2305.18290",
-            bibtex="""@inproceedings{rafailov2023direct,
+CITATIONS: Registry[Citation] = Registry("citation key")
+for _citation in (
+    Citation(
+        key="dpo",
+        short="Rafailov et al., 2023",
+        title="Direct Preference Optimization: Your Language Model is Secretly a Reward Model",
+        url="https://arxiv.org/abs/2305.18290",
+        bibtex="""@inproceedings{rafailov2023direct,
   title     = "Direct Preference Optimization: Your Language Model is Secretly a Reward Model",
   author    = {Rafailov, Rafael and Sharma, Archit and Mitchell, Eric and Manning, Christopher D. and
                Ermon, Stefano and Finn, Chelsea},
@@ -45,13 +44,13 @@ CITATIONS: dict[str, Citation] = {
   eprint    = {2305.18290},
   archivePrefix = {arXiv}
 }""",
-        ),
-        Citation(
-            key="ipo",
-            short="Azar et al., 2024",
-            title="A General Theoretical Paradigm to Understand Learning from Human Preferences",
-            url="https://arxiv.org/abs/2310.12036",
-            bibtex="""@inproceedings{azar2024general,
+    ),
+    Citation(
+        key="ipo",
+        short="Azar et al., 2024",
+        title="A General Theoretical Paradigm to Understand Learning from Human Preferences",
+        url="https://arxiv.org/abs/2310.12036",
+        bibtex="""@inproceedings{azar2024general,
   title     = "A General Theoretical Paradigm to Understand Learning from Human Preferences",
   author    = {Azar, Mohammad Gheshlaghi and Guo, Zhaohan Daniel and Piot, Bilal and Munos, Remi and
                Rowland, Mark and Valko, Michal and Calandriello, Daniele},
@@ -60,13 +59,13 @@ CITATIONS: dict[str, Citation] = {
   eprint    = {2310.12036},
   archivePrefix = {arXiv}
 }""",
-        ),
-        Citation(
-            key="kto",
-            short="Ethayarajh et al., 2024",
-            title="KTO: Model Alignment as Prospect Theoretic Optimization",
-            url="https://arxiv.org/abs/2402.01306",
-            bibtex="""@inproceedings{ethayarajh2024kto,
+    ),
+    Citation(
+        key="kto",
+        short="Ethayarajh et al., 2024",
+        title="KTO: Model Alignment as Prospect Theoretic Optimization",
+        url="https://arxiv.org/abs/2402.01306",
+        bibtex="""@inproceedings{ethayarajh2024kto,
   title     = "{KTO}: Model Alignment as Prospect Theoretic Optimization",
   author    = {Ethayarajh, Kawin and Xu, Winnie and Muennighoff, Niklas and Jurafsky, Dan and Kiela, Douwe},
   booktitle = "Proceedings of the 41st International Conference on Machine Learning",
@@ -74,14 +73,13 @@ CITATIONS: dict[str, Citation] = {
   eprint    = {2402.01306},
   archivePrefix = {arXiv}
 }""",
-        ),
-        Citation(
-            key="cpo",
-            short="Xu et al., 2024",
-            title="Contrastive Preference Optimization: Pushing the Boundaries of LLM Performance in Machine "
-            "Translation",
-            url="https://arxiv.org/abs/2401.08417",
-            bibtex="""@inproceedings{xu2024contrastive,
+    ),
+    Citation(
+        key="cpo",
+        short="Xu et al., 2024",
+        title="Contrastive Preference Optimization: Pushing the Boundaries of LLM Performance in Machine Translation",
+        url="https://arxiv.org/abs/2401.08417",
+        bibtex="""@inproceedings{xu2024contrastive,
   title     = "Contrastive Preference Optimization: Pushing the Boundaries of {LLM} Performance in Machine Translation",
   author    = {Xu, Haoran and Sharaf, Amr and Chen, Yunmo and Tan, Weiting and Shen, Lingfeng and
                Van Durme, Benjamin and Murray, Kenton and Kim, Young Jin},
@@ -90,13 +88,13 @@ CITATIONS: dict[str, Citation] = {
   eprint    = {2401.08417},
   archivePrefix = {arXiv}
 }""",
-        ),
-        Citation(
-            key="simpo",
-            short="Meng et al., 2024",
-            title="SimPO: Simple Preference Optimization with a Reference-Free Reward",
-            url="https://arxiv.org/abs/2405.14734",
-            bibtex="""@inproceedings{meng2024simpo,
+    ),
+    Citation(
+        key="simpo",
+        short="Meng et al., 2024",
+        title="SimPO: Simple Preference Optimization with a Reference-Free Reward",
+        url="https://arxiv.org/abs/2405.14734",
+        bibtex="""@inproceedings{meng2024simpo,
   title     = "{SimPO}: Simple Preference Optimization with a Reference-Free Reward",
   author    = {Meng, Yu and Xia, Mengzhou and Chen, Danqi},
   booktitle = "Advances in Neural Information Processing Systems",
@@ -105,13 +103,13 @@ CITATIONS: dict[str, Citation] = {
   eprint    = {2405.14734},
   archivePrefix = {arXiv}
 }""",
-        ),
-        Citation(
-            key="orpo",
-            short="Hong et al., 2024",
-            title="ORPO: Monolithic Preference Optimization without Reference Model",
-            url="https://arxiv.org/abs/2403.07691",
-            bibtex="""@inproceedings{hong2024orpo,
+    ),
+    Citation(
+        key="orpo",
+        short="Hong et al., 2024",
+        title="ORPO: Monolithic Preference Optimization without Reference Model",
+        url="https://arxiv.org/abs/2403.07691",
+        bibtex="""@inproceedings{hong2024orpo,
   title     = "{ORPO}: Monolithic Preference Optimization without Reference Model",
   author    = {Hong, Jiwoo and Lee, Noah and Thorne, James},
   booktitle = "Proceedings of the 2024 Conference on Empirical Methods in Natural Language Processing",
@@ -119,25 +117,25 @@ CITATIONS: dict[str, Citation] = {
   eprint    = {2403.07691},
   archivePrefix = {arXiv}
 }""",
-        ),
-        Citation(
-            key="bco",
-            short="Jung et al., 2024",
-            title="Binary Classifier Optimization for Large Language Model Alignment",
-            url="https://arxiv.org/abs/2404.04656",
-            bibtex="""@article{jung2024binary,
+    ),
+    Citation(
+        key="bco",
+        short="Jung et al., 2024",
+        title="Binary Classifier Optimization for Large Language Model Alignment",
+        url="https://arxiv.org/abs/2404.04656",
+        bibtex="""@article{jung2024binary,
   title   = "Binary Classifier Optimization for Large Language Model Alignment",
   author  = {Jung, Seungjae and Han, Gunsoo and Nam, Daniel Wontae and On, Kyoung-Woon},
   journal = {arXiv preprint arXiv:2404.04656},
   year    = {2024}
 }""",
-        ),
-        Citation(
-            key="tversky_kahneman_1992",
-            short="Tversky & Kahneman, 1992",
-            title="Advances in Prospect Theory: Cumulative Representation of Uncertainty",
-            url="https://doi.org/10.1007/BF00122574",
-            bibtex="""@article{tversky1992advances,
+    ),
+    Citation(
+        key="tversky_kahneman_1992",
+        short="Tversky & Kahneman, 1992",
+        title="Advances in Prospect Theory: Cumulative Representation of Uncertainty",
+        url="https://doi.org/10.1007/BF00122574",
+        bibtex="""@article{tversky1992advances,
   title   = "Advances in Prospect Theory: Cumulative Representation of Uncertainty",
   author  = {Tversky, Amos and Kahneman, Daniel},
   journal = {Journal of Risk and Uncertainty},
@@ -147,13 +145,13 @@ CITATIONS: dict[str, Citation] = {
   year    = {1992},
   doi     = {10.1007/BF00122574}
 }""",
-        ),
-        Citation(
-            key="lora",
-            short="Hu et al., 2022",
-            title="LoRA: Low-Rank Adaptation of Large Language Models",
-            url="https://arxiv.org/abs/2106.09685",
-            bibtex="""@inproceedings{hu2022lora,
+    ),
+    Citation(
+        key="lora",
+        short="Hu et al., 2022",
+        title="LoRA: Low-Rank Adaptation of Large Language Models",
+        url="https://arxiv.org/abs/2106.09685",
+        bibtex="""@inproceedings{hu2022lora,
   title     = "{LoRA}: Low-Rank Adaptation of Large Language Models",
   author    = {Hu, Edward J. and Shen, Yelong and Wallis, Phillip and Allen-Zhu, Zeyuan and Li, Yuanzhi and
                Wang, Shean and Wang, Lu and Chen, Weizhu},
@@ -162,17 +160,11 @@ CITATIONS: dict[str, Citation] = {
   eprint    = {2106.09685},
   archivePrefix = {arXiv}
 }""",
-        ),
-    )
-}
+    ),
+):
+    CITATIONS.add(_citation.key, _citation)
 
 
 def citations_for(keys: tuple[str, ...] | list[str]) -> list[Citation]:
     """The entries for ``keys`` in order; an unknown key is a clear error (a SPEC typo, never a blank)."""
-    unknown = [key for key in keys if key not in CITATIONS]
-    if unknown:
-        raise UsageError(
-            f"Unknown citation key(s) {', '.join(unknown)}: the card's BibTeX registry (pipeline/citations.py) "
-            f"knows {', '.join(CITATIONS)}."
-        )
-    return [CITATIONS[key] for key in keys]
+    return [CITATIONS.get_or_fail(key, source="the card's BibTeX registry (pipeline/citations.py)") for key in keys]
