@@ -16,6 +16,9 @@ from pipeline.rehearsal.options import REHEARSAL_SUFFIX, RehearsalOptions
 
 if TYPE_CHECKING:
     from pipeline.config import ReleaseConfig
+    from pipeline.rehearsal.data_sample import DataSample
+    from pipeline.rehearsal.model_files import ModelFiles, RandomBase
+    from pipeline.results import RehearsalRecord
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -26,31 +29,54 @@ def rehearsal_layout(config: ReleaseConfig) -> Layout:
 
 def rehearse(config: ReleaseConfig, options: RehearsalOptions, *, force: bool = False) -> Layout:
     """Rehearse ``config`` into runs/NAME-rehearsal and cards/NAME-rehearsal; returns that layout."""
-    import torch
     from huggingface_hub import constants
 
-    from pipeline.config import load_config
-    from pipeline.precision import check_precision, computes_natively
-    from pipeline.rehearsal.data_sample import sample_data
-    from pipeline.rehearsal.derive import derive_config
-    from pipeline.rehearsal.model_files import build_random_base, fetch_model_files
+    from pipeline.precision import check_precision
     from pipeline.release import run_release
-    from pipeline.results import RehearsalRecord, atomic_write_text, update_results
+    from pipeline.results import update_results
 
     if config.name.endswith(REHEARSAL_SUFFIX):
         raise UsageError(f"'{config.name}' is a rehearsal already; rehearse the release it was made from.")
-    offline = options.offline or constants.HF_HUB_OFFLINE
-    options = dataclasses.replace(options, offline=offline)
+    options = dataclasses.replace(options, offline=options.offline or constants.HF_HUB_OFFLINE)
     layout = rehearsal_layout(config)
-    root = layout.root
-    release = Layout.for_release(config.name, root)  # read from (its base and data), never written to
     _refuse_overwriting_a_release(layout)
     # The cheap refusals first (a dtype this machine cannot train in, a Hub source offline without its local
     # stand-in), then the benchmark names (lm-eval indexes its task folder), then the heavy work.
     check_precision(config)
-    _check_offline_sources(config, root, options)
+    _check_offline_sources(config, layout.root, options)
     _check_tasks(config, layout)
 
+    inputs = _shrunk_inputs(config, layout, options)
+    rehearsal_config, record = _derived_config(config, layout, options, inputs)
+    # The rehearse command owns this section: no stage writes it, and a real release never has it.
+    update_results(layout.results, layout.name, rehearsal=record)
+    skipped = [name for name, rehearsed in record.tasks.items() if rehearsed is None]
+    if skipped:
+        _say(f"[yellow]rehearsal: no offline look-alike for {', '.join(skipped)}; their names were checked only.[/]")
+    run_release(rehearsal_config, layout, dry_run=True, force=force)
+    _say(
+        f"[bold green]rehearsal of {escape(config.name)} passed[/]: card {_relative(layout.readme, layout.root)}, "
+        f"push plan {_relative(layout.push_plan, layout.root)}. Nothing was pushed; the real release is untouched."
+    )
+    return layout
+
+
+@dataclasses.dataclass(frozen=True)
+class _Inputs:
+    files: ModelFiles
+    """The real base's config and tokenizer files."""
+    base: RandomBase
+    """The random-weight base built from them."""
+    sample: DataSample
+    """The first rows of the real data."""
+
+
+def _shrunk_inputs(config: ReleaseConfig, layout: Layout, options: RehearsalOptions) -> _Inputs:
+    """The real architecture and tokenizer with random weights and few layers, and a sample of the real data."""
+    from pipeline.rehearsal.data_sample import sample_data
+    from pipeline.rehearsal.model_files import build_random_base, fetch_model_files
+
+    release = Layout.for_release(config.name, layout.root)  # read from (its base and data), never written to
     files = fetch_model_files(config, release, options)
     _say(f"rehearsal: base files of {config.model.base_model} from {files.source}")
     base = build_random_base(
@@ -66,48 +92,53 @@ def rehearse(config: ReleaseConfig, options: RehearsalOptions, *, force: bool = 
     )
     sample = sample_data(config, release, options, layout.run_dir / "data" / "train.parquet")
     _say(f"rehearsal: {sample.rows} rows of {config.data.train} from {sample.source}")
+    return _Inputs(files, base, sample)
+
+
+def _derived_config(
+    config: ReleaseConfig, layout: Layout, options: RehearsalOptions, inputs: _Inputs
+) -> tuple[ReleaseConfig, RehearsalRecord]:
+    """The rehearsal's config, written under runs/NAME-rehearsal/config/, and the record of what it shrank."""
+    import torch
+
+    from pipeline.config import load_config
+    from pipeline.precision import computes_natively
+    from pipeline.rehearsal.derive import derive_config
+    from pipeline.results import RehearsalRecord, atomic_write_text
+
+    root = layout.root
     data, changes, tasks = derive_config(
         config,
         options,
-        base_model=_relative(base.folder, root),
-        data_file=_relative(sample.path, root),
-        rows=sample.rows,
-        offline=offline,
+        base_model=_relative(inputs.base.folder, root),
+        data_file=_relative(inputs.sample.path, root),
+        rows=inputs.sample.rows,
+        offline=options.offline,
         on_gpu=torch.cuda.is_available(),
         native_dtype=computes_natively(config.model.dtype),
     )
     config_file = layout.run_dir / "config" / f"{layout.name}.yaml"
     header = f"# Written by pubctl release {config.name} --rehearse: the rehearsal of {config.path}. Do not edit.\n"
     atomic_write_text(config_file, header + yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
-    rehearsal_config = load_config(str(config_file), root)
     record = RehearsalRecord(
         of=config.name,
         config_sha256=config.sha256,
         base_model=config.model.base_model,
-        model_files=files.source,
-        model_files_revision=files.revision,
-        layers=base.layers,
-        real_layers=base.real_layers,
-        random_parameters=base.parameters,
+        model_files=inputs.files.source,
+        model_files_revision=inputs.files.revision,
+        layers=inputs.base.layers,
+        real_layers=inputs.base.real_layers,
+        random_parameters=inputs.base.parameters,
         dataset=config.data.train,
-        data_source=sample.source,
-        data_revision=sample.revision,
-        rows=sample.rows,
-        eval_rows=sample.eval_rows,
-        offline=offline,
+        data_source=inputs.sample.source,
+        data_revision=inputs.sample.revision,
+        rows=inputs.sample.rows,
+        eval_rows=inputs.sample.eval_rows,
+        offline=options.offline,
         tasks=tasks,
         changes=changes,
     )
-    update_results(layout.results, layout.name, rehearsal=record)
-    skipped = [name for name, rehearsed in tasks.items() if rehearsed is None]
-    if skipped:
-        _say(f"[yellow]rehearsal: no offline look-alike for {', '.join(skipped)}; their names were checked only.[/]")
-    run_release(rehearsal_config, layout, dry_run=True, force=force)
-    _say(
-        f"[bold green]rehearsal of {escape(config.name)} passed[/]: card {_relative(layout.readme, root)}, push "
-        f"plan {_relative(layout.push_plan, root)}. Nothing was pushed; the real release is untouched."
-    )
-    return layout
+    return load_config(str(config_file), root), record
 
 
 def _refuse_overwriting_a_release(layout: Layout) -> None:
