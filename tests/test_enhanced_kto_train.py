@@ -24,11 +24,11 @@ COMPONENT_KEY = {
 def _train(name: str, project: Path) -> dict:
     from pipeline.config import load_config
     from pipeline.layout import Layout
-    from pipeline.stages import train
+    from pipeline.release import run_stage
 
     config = load_config(name)
     layout = Layout.for_release(config.name)
-    train.run(config, layout)
+    run_stage("train", config, layout)
     assert (layout.adapter_dir / "adapter_model.safetensors").is_file()
     return json.loads(layout.results.read_text(encoding="utf-8"))["training"]
 

@@ -52,11 +52,11 @@ def test_bfloat16_config_trains_and_merges_on_a_cpu(
 
     name = make_config("bf16", {**TINY_RUN, "model": {"dtype": "bfloat16"}})
     config, layout = load_config(name, project), Layout.for_release(name, project)
-    record = run_stage("train", config, layout)
+    record = run_stage("train", config, layout).sections["training"]
     warned = "this CPU has no native bfloat16" in " ".join(capsys.readouterr().err.split())
     assert warned == (not computes_natively("bfloat16"))
     assert record.steps == 2
-    assert record.hyperparameters.model_extra["dtype"] == "bfloat16"
+    assert record.hyperparameters.dtype == "bfloat16"
     assert record.final_loss is not None
     run_stage("merge", config, layout)
     shards = sorted(layout.merged_model_dir.glob("*.safetensors"))

@@ -6,10 +6,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from typer.testing import CliRunner
@@ -19,6 +20,10 @@ from pipeline.config import load_config
 from pipeline.errors import StageFailed, UsageError
 from pipeline.layout import Layout
 from pipeline.methods import METHODS
+from pipeline.stage import StageResult
+
+if TYPE_CHECKING:
+    from pipeline.config import ReleaseConfig
 
 runner = CliRunner()
 
@@ -56,16 +61,30 @@ def small(method: str, **sections: dict[str, Any]) -> dict[str, Any]:
     return deep_merge({**SMALL, "method": {"beta": None, "name": method}}, sections)
 
 
+def run_train(config: ReleaseConfig, layout: Layout, **options: Any) -> StageResult:
+    """The train stage run as the chain runs it, checking the contract on the way: the stage returns its
+    sections and leaves results.json alone; only write_sections (what run_stage calls) writes them."""
+    from pipeline.stage import write_sections
+    from pipeline.stages import STAGES
+    from pipeline.stages.train import run
+
+    written_before = layout.results.read_bytes() if layout.results.is_file() else None
+    result = run(config, layout, **options)
+    after = layout.results.read_bytes() if layout.results.is_file() else None
+    assert after == written_before, "the train stage wrote results.json itself; the chain writes its sections"
+    write_sections(layout, STAGES["train"], config, result.sections)
+    return result
+
+
 @pytest.fixture
 def train(make_config: Callable[..., str], project: Path) -> Callable[..., Any]:
-    """Train a config written from overrides in-process; returns (record, layout)."""
-    from pipeline.stages.train import run
+    """Train a config written from overrides in-process, through the chain; returns (record, layout)."""
 
     def go(overrides: dict[str, Any], *, name: str = "t", resume: bool = True):
         make_config(name, overrides)
         config = load_config(name, project)
         layout = Layout.for_release(name, project)
-        return run(config, layout, resume=resume), layout
+        return run_train(config, layout, resume=resume).sections["training"], layout
 
     return go
 
@@ -104,9 +123,17 @@ def test_sft_trains_on_plain_text_rows(train, project: Path) -> None:
 
 
 @pytest.mark.slow
-def test_the_record_holds_every_field(train, project: Path) -> None:
+def test_the_record_holds_every_field(make_config: Callable[..., str], project: Path) -> None:
     # save_steps (100) is past the run: transformers evaluates (and checkpoints) at the last step anyway
-    record, layout = train(small("kto", data={"eval_fraction": 0.25}))
+    name = make_config("record", small("kto", data={"eval_fraction": 0.25}))
+    layout = Layout.for_release(name, project)
+    result = run_train(load_config(name, project), layout)
+    record = result.sections["training"]
+    assert list(result.sections) == ["training"]
+    assert re.fullmatch(
+        r"trained 3 steps on 12 samples in \d+\.\d s, final loss \d+\.\d{4}; adapter in runs/record/train/adapter",
+        result.summary,
+    ), result.summary
     saved = json.loads(layout.results.read_text(encoding="utf-8"))
     training = saved["training"]
     assert training["method"] == "kto"
@@ -206,7 +233,7 @@ def test_resume_continues_from_the_saved_step(train) -> None:
 def test_resume_skips_a_checkpoint_left_half_written(project: Path) -> None:
     """A run killed while saving leaves checkpoint-N without trainer_state.json (written last) or pubctl's
     runtime file: resuming picks the newest complete checkpoint instead of failing on that folder."""
-    from pipeline.stages.train import RUNTIME_FILE, _checkpoint_progress, last_checkpoint
+    from pipeline.stages.train import RUNTIME_FILE, checkpoint_progress, last_checkpoint
 
     layout = Layout.for_release("half", project)
     for step, files in ((2, ("trainer_state.json", RUNTIME_FILE)), (4, ("adapter_model.safetensors",))):
@@ -219,7 +246,7 @@ def test_resume_skips_a_checkpoint_left_half_written(project: Path) -> None:
     (layout.train_dir / "checkpoint-6").mkdir()  # transformers had only created the folder
     assert last_checkpoint(layout) == str(layout.train_dir / "checkpoint-2")
     config = load_config("demo", project)
-    assert _checkpoint_progress(config, last_checkpoint(layout)) == (2, 1.5)
+    assert checkpoint_progress(config, last_checkpoint(layout)) == (2, 1.5)
 
 
 @pytest.mark.slow
@@ -279,8 +306,6 @@ def test_a_non_finite_loss_fails_and_writes_nothing(
     """Fault injection: a callback turns the second logged loss into NaN, as a diverging run would log it."""
     from transformers import TrainerCallback
 
-    from pipeline.stages.train import run
-
     class Diverge(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
             if state.global_step == 2 and "loss" in state.log_history[-1]:
@@ -296,7 +321,7 @@ def test_a_non_finite_loss_fails_and_writes_nothing(
     name = make_config("nan", small("dpo"))
     layout = Layout.for_release(name, project)
     with pytest.raises(StageFailed, match="non-finite loss"):
-        run(load_config(name, project), layout)
+        run_train(load_config(name, project), layout)
     assert_nothing_written(layout)
 
 
@@ -306,8 +331,6 @@ def test_a_nan_step_loss_reaches_the_record_check(
 ) -> None:
     """A loss that really turns NaN in training is refused as such: transformers' default logging filter
     would log the mean of the earlier losses in its place."""
-    from pipeline.stages.train import run
-
     spec = METHODS["dpo"]
 
     def build(ctx):
@@ -325,7 +348,7 @@ def test_a_nan_step_loss_reaches_the_record_check(
     name = make_config("nan-step", small("dpo"))
     layout = Layout.for_release(name, project)
     with pytest.raises(StageFailed, match=r"non-finite loss \(nan\) at step 2"):
-        run(load_config(name, project), layout)
+        run_train(load_config(name, project), layout)
     assert_nothing_written(layout)
 
 
@@ -393,10 +416,11 @@ def test_two_processes_on_cpu_share_the_steps_and_write_the_record_once(
     if method == "enhanced_kto":
         overrides["method"]["bco_shift"] = True
     name = make_config("ddp", overrides)
-    result = runner.invoke(app, ["train", name])
-    assert result.exit_code == 0, result.output
     layout = Layout.for_release(name, project)
+    # the workers write no results.json (run_train checks it): rank 0's record comes back through the status file
+    record = run_train(load_config(name, project), layout).sections["training"]
     training = json.loads(layout.results.read_text(encoding="utf-8"))["training"]
+    assert record.model_dump(mode="json", exclude_unset=True) == training
     hardware = training["hardware"]
     assert hardware["world_size"] == 2 and hardware["backend"] == "gloo"
     # a real data-parallel group (gradients all-reduced), not two processes each training its own shard

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from pipeline.stages.train import TrainContext
+    from pipeline.methods.context import TrainContext
 
 DataFormat = Literal["paired", "unpaired", "text"]
 """paired: prompt/chosen/rejected; unpaired: prompt/completion/label (KTO); text: prompt/completion or text."""

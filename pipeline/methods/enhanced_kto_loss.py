@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from pipeline.methods.enhanced_kto_params import Params
+
 P_MIN = 1e-6
 """w(p) is evaluated with p clamped to [P_MIN, 1 − P_MIN]: its slope is unbounded at 0 and 1 when γ < 1."""
 _V_CLAMP = math.log((1.0 - P_MIN) / P_MIN)
@@ -31,25 +33,8 @@ MEAN_LOGP_MAX = -1e-6
 """log(1 − e^ℓ) diverges as the mean token log-prob ℓ → 0 (a certain completion); ℓ is capped just below."""
 
 
-@dataclass(frozen=True)
-class EnhancedKTOLossConfig:
-    """The loss's parameters; defaults are the issue's (Tversky & Kahneman 1992 for α, λ, γ)."""
-
-    beta: float = 0.1
-    desirable_weight: float = 1.0
-    undesirable_weight: float = 1.0
-    value_function: bool = True
-    value_alpha: float = 0.88
-    loss_aversion: float = 2.25
-    value_epsilon: float = 1e-3
-    probability_weighting: bool = True
-    gamma_desirable: float = 0.61
-    gamma_undesirable: float = 0.69
-    odds_ratio: bool = True
-    odds_ratio_weight: float = 0.1
-    bco_shift: bool = False
-    bco_shift_start_step: int = 0
-    bco_shift_max_grad_norm: float = 1.0
+EnhancedKTOLossConfig = Params
+"""The loss's parameters are the method's (pipeline.methods.enhanced_kto_params), declared once there."""
 
 
 @dataclass(frozen=True)
@@ -168,7 +153,7 @@ def enhanced_kto_losses(
     policy_logps: torch.Tensor,
     reference_logps: torch.Tensor,
     desirable: torch.Tensor,
-    config: EnhancedKTOLossConfig,
+    config: Params,
     *,
     kl: torch.Tensor | float,
     mean_logps: torch.Tensor | None = None,

@@ -11,6 +11,7 @@ it into each checkpoint's trainer_state.json and it is read back when training r
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,58 +24,40 @@ from trl import KTOConfig, KTOTrainer
 from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import use_adapter
 
-from pipeline.methods.enhanced_kto_loss import (
-    EnhancedKTOLossConfig,
-    enhanced_kto_losses,
-    kl_estimate,
-    mean_token_logps,
-)
+from pipeline.methods.enhanced_kto_loss import enhanced_kto_losses, kl_estimate, mean_token_logps
+from pipeline.methods.enhanced_kto_params import Params
+
+
+def _param_fields() -> list[tuple[str, Any, Any]]:
+    """One dataclass field per Enhanced KTO parameter KTOConfig lacks, default and help text from Params.
+
+    TRL's config is a dataclass (HfArgumentParser, to_dict and checkpoints read its fields), so the parameters
+    must be fields; generating them keeps Params the only place a default is stated.
+    """
+    inherited = {f.name for f in dataclasses.fields(KTOConfig)}
+    return [
+        (name, info.annotation, field(default=info.default, metadata={"help": info.description}))
+        for name, info in Params.model_fields.items()
+        if name != "name" and name not in inherited
+    ]
+
+
+_EnhancedKTOFields = dataclasses.make_dataclass("_EnhancedKTOFields", _param_fields(), bases=(KTOConfig,))
 
 
 @dataclass
-class EnhancedKTOConfig(KTOConfig):
-    """KTOConfig plus the Enhanced KTO components (defaults as in the issue and pubctl's Params)."""
-
-    value_function: bool = field(default=True, metadata={"help": "Shape the margin with the value function v."})
-    value_alpha: float = field(default=0.88, metadata={"help": "Curvature α of v."})
-    loss_aversion: float = field(default=2.25, metadata={"help": "Loss aversion λ of v."})
-    value_epsilon: float = field(default=1e-3, metadata={"help": "ε keeping v's slope finite at 0."})
-    probability_weighting: bool = field(default=True, metadata={"help": "Replace σ(v(u)) by w(p)."})
-    gamma_desirable: float = field(default=0.61, metadata={"help": "γ of w for desirable completions."})
-    gamma_undesirable: float = field(default=0.69, metadata={"help": "γ of w for undesirable completions."})
-    odds_ratio: bool = field(default=True, metadata={"help": "Add ORPO's reference-free log-odds term."})
-    odds_ratio_weight: float = field(default=0.1, metadata={"help": "Weight of the odds-ratio term."})
-    bco_shift: bool = field(default=False, metadata={"help": "Replace βz₀ by δ, the running mean of β·r."})
-    bco_shift_start_step: int = field(
-        default=0, metadata={"help": "Warm-up optimizer steps that use z₀; δ replaces it from the next step on."}
-    )
-    bco_shift_max_grad_norm: float = field(
-        default=1.0, metadata={"help": "Clip on the gradient norm through the BCO-shifted margin."}
-    )
+class EnhancedKTOConfig(_EnhancedKTOFields):  # type: ignore[misc,valid-type]
+    """KTOConfig plus the Enhanced KTO parameters (fields, defaults and help texts generated from Params)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.loss_type != "kto":
             raise ValueError(f"Enhanced KTO builds on loss_type='kto', got {self.loss_type!r}")
+        self.loss_config()  # out-of-range parameters fail here, not at the first training step
 
-    def loss_config(self) -> EnhancedKTOLossConfig:
-        return EnhancedKTOLossConfig(
-            beta=self.beta,
-            desirable_weight=self.desirable_weight,
-            undesirable_weight=self.undesirable_weight,
-            value_function=self.value_function,
-            value_alpha=self.value_alpha,
-            loss_aversion=self.loss_aversion,
-            value_epsilon=self.value_epsilon,
-            probability_weighting=self.probability_weighting,
-            gamma_desirable=self.gamma_desirable,
-            gamma_undesirable=self.gamma_undesirable,
-            odds_ratio=self.odds_ratio,
-            odds_ratio_weight=self.odds_ratio_weight,
-            bco_shift=self.bco_shift,
-            bco_shift_start_step=self.bco_shift_start_step,
-            bco_shift_max_grad_norm=self.bco_shift_max_grad_norm,
-        )
+    def loss_config(self) -> Params:
+        """The loss's parameters, validated by Params, from this config's fields (KTO's own included)."""
+        return Params(**{name: getattr(self, name) for name in Params.model_fields if name != "name"})
 
 
 class BCOShiftState(TrainerCallback, ExportableState):

@@ -9,7 +9,7 @@ from pydantic import Field
 from pipeline.methods.base import MethodParams, MethodSpec
 
 if TYPE_CHECKING:
-    from pipeline.stages.train import TrainContext
+    from pipeline.methods.context import TrainContext
 
 
 class Params(MethodParams):

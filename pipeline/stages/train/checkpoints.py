@@ -1,0 +1,113 @@
+"""The train folder runs/NAME/train/: whose checkpoints it holds, which one to resume from, how far it got.
+
+Resuming is the default, so every rule that keeps two different runs from being
+mixed, or a half-written checkpoint from being trusted, lives here.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipeline.errors import UsageError
+
+if TYPE_CHECKING:
+    from pipeline.config import ReleaseConfig
+    from pipeline.layout import Layout
+
+RUN_FILE = "pubctl-run.json"
+"""In runs/NAME/train/: the fingerprint of what the checkpoints were trained on (resume refuses a different run)."""
+RUNTIME_FILE = "pubctl-runtime.json"
+"""In each checkpoint: the training time up to it, so a resumed run records the time of all its parts."""
+
+
+def run_fingerprint(config: ReleaseConfig) -> str:
+    """Hash of what checkpoints depend on; the step budget, logging and saving may change between resumes."""
+    import hashlib
+
+    t = config.training
+    payload = {
+        "model": config.model.model_dump(mode="json"),
+        "data": config.data.model_dump(mode="json"),
+        "method": config.method.model_dump(mode="json"),
+        "lora": config.lora.model_dump(mode="json"),
+        "batch": [t.per_device_batch_size, t.gradient_accumulation_steps, t.launcher.num_processes],
+        "optimizer": [t.learning_rate, t.lr_scheduler_type, t.weight_decay, t.max_length, t.max_prompt_length, t.seed],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def claim_train_dir(config: ReleaseConfig, layout: Layout, *, resume: bool) -> None:
+    """Start over (--no-resume) or check that the checkpoints there belong to this run before resuming."""
+    from pipeline.results import atomic_write_text
+
+    checkpoints = sorted(layout.train_dir.glob("checkpoint-*")) if layout.train_dir.is_dir() else []
+    run_file = layout.train_dir / RUN_FILE
+    fingerprint = run_fingerprint(config)
+    if not resume:
+        for checkpoint in checkpoints:
+            shutil.rmtree(checkpoint)
+    elif checkpoints:
+        recorded = json.loads(run_file.read_text(encoding="utf-8")).get("fingerprint") if run_file.is_file() else None
+        if recorded != fingerprint:
+            raise UsageError(
+                f"{layout.train_dir} holds checkpoints of a different training run (model, data, method, LoRA or "
+                "optimizer settings changed since they were written); resuming from them would mix two runs. "
+                f"Start over with: pubctl train {config.name} --no-resume."
+            )
+    atomic_write_text(run_file, json.dumps({"fingerprint": fingerprint}, indent=2) + "\n")
+
+
+def last_checkpoint(layout: Layout) -> str | None:
+    """The newest complete checkpoint-N folder of the release's train folder.
+
+    transformers writes a checkpoint in place (weights, optimizer, RNG state, then trainer_state.json) and
+    pubctl adds its runtime file after that, so a run killed while saving leaves a newer folder without them.
+    transformers' get_last_checkpoint would pick that folder and the resume would fail on it (or, missing only
+    the runtime file, record too short a runtime); the newest folder holding both is the one to resume from.
+    """
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    if not layout.train_dir.is_dir():
+        return None
+    complete = [
+        (int(folder.name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-")), folder)
+        for folder in layout.train_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+        if folder.name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-").isdigit()
+        and (folder / "trainer_state.json").is_file()
+        and (folder / RUNTIME_FILE).is_file()
+    ]
+    return str(max(complete)[1]) if complete else None
+
+
+def checkpoint_progress(config: ReleaseConfig, checkpoint: str | None) -> tuple[int, float]:
+    """Step and cumulative training time of ``checkpoint``; a UsageError when it already holds the whole run."""
+    if checkpoint is None:
+        return 0, 0.0
+    folder = Path(checkpoint)
+    state = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+    step = int(state["global_step"])
+    t = config.training
+    done = step >= t.max_steps if t.max_steps > 0 else float(state.get("epoch") or 0) >= t.epochs - 1e-9
+    if done:
+        budget = f"training.max_steps ({t.max_steps})" if t.max_steps > 0 else f"training.epochs ({t.epochs})"
+        raise UsageError(
+            f"{folder} already holds the whole run: step {step} reaches {budget}. Raise {budget.split(' ')[0]} to "
+            f"train further, or start over with: pubctl train {config.name} --no-resume."
+        )
+    earlier = json.loads((folder / RUNTIME_FILE).read_text(encoding="utf-8"))["runtime_seconds"]
+    return step, float(earlier)
+
+
+def replace_dir(staging: Path, target: Path) -> None:
+    """Put ``staging`` at ``target``; the old folder is removed only once the new one is in place."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
+        target.rename(old / target.name)
+    staging.rename(target)
+    if old is not None:
+        shutil.rmtree(old)
