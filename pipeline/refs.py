@@ -26,10 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from pipeline.stamps import FileHasher
+from typing import Literal, Protocol
 
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_MODELS = ("builtin:tiny-qwen3",)
@@ -39,6 +36,12 @@ LOCAL_DIGEST_PREFIX = "sha256:"
 """How the train stage records a local dataset's revision: its content digest."""
 
 Kind = Literal["builtin", "local", "hub", "invalid"]
+
+
+class TreeHasher(Protocol):
+    """What a stamp key needs of pipeline.stamps.FileHasher (named here so refs imports no stamp code)."""
+
+    def tree(self, path: Path) -> str: ...
 
 
 def project_path(value: str | Path, root: Path) -> Path:
@@ -128,7 +131,7 @@ class ModelRef(_Ref):
     def hub_url(self) -> str | None:
         return f"https://huggingface.co/{self.value}" if self.is_hub else None
 
-    def stamp_key(self, hasher: FileHasher) -> str:
+    def stamp_key(self, hasher: TreeHasher) -> str:
         """What identifies this model's contents for the stage cache, computed without loading it."""
         if self.is_builtin:
             # The recipe hash names the built model exactly (seed, architecture, corpus) without building it.
@@ -171,7 +174,7 @@ class DataRef(_Ref):
             return PREFERENCES
         return self.path if self.is_local else None
 
-    def stamp_key(self, hasher: FileHasher) -> str:
+    def stamp_key(self, hasher: TreeHasher) -> str:
         local = self.local_file()
         if local is not None:
             return hasher.tree(local)

@@ -23,7 +23,7 @@ from rich.markup import escape
 
 from pipeline.errors import PubctlError, StageFailed, UsageError
 from pipeline.layout import Layout
-from pipeline.stage import Stage, StageResult, write_sections
+from pipeline.stage import Stage, StageResult, stage_inputs, write_sections
 from pipeline.stages import STAGE_NAMES, STAGES
 from pipeline.stamps import (
     MISSING,
@@ -33,7 +33,6 @@ from pipeline.stamps import (
     new_stamp,
     read_stamp,
     remove_stamp,
-    stage_inputs,
     write_stamp,
 )
 

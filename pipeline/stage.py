@@ -23,14 +23,20 @@ libraries: ``run`` is imported from ``entry`` when the stage actually runs.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pipeline import __version__
+from pipeline.config.run_options import RUN_OPTIONS
 from pipeline.errors import UsageError
+from pipeline.stamps import StageInputs, canonical_hash
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from pipeline.config import ReleaseConfig
     from pipeline.layout import Layout
     from pipeline.stamps import FileHasher
@@ -72,6 +78,64 @@ class Stage(Protocol):
     def outputs(self, config: ReleaseConfig, layout: Layout, hasher: FileHasher) -> dict[str, str]: ...
 
     def run(self, config: ReleaseConfig, layout: Layout, **options: Any) -> StageResult: ...
+
+
+def config_hashes(fields: tuple[str, ...], config: ReleaseConfig, run_options: tuple[str, ...] = ()) -> dict[str, str]:
+    """Hash of each config section or dotted field a stage declares ('*': every section).
+
+    Run options inside a section are hashed at their default value rather than dropped, so a
+    section whose run options are at their defaults hashes as it always did (stamps written
+    before a field became a run option stay valid) and changing one changes nothing.
+    """
+    names = tuple(type(config).model_fields) if fields == ("*",) else fields
+    hashes = {}
+    for name in names:
+        section, _, rest = name.partition(".")
+        value: Any = getattr(config, section)
+        if rest:
+            for part in rest.split("."):
+                value = getattr(value, part)
+            data = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+        else:
+            data = _dump_without(value, [o.partition(".")[2] for o in run_options if o.partition(".")[0] == section])
+        hashes[name] = canonical_hash(data)
+    return hashes
+
+
+def _dump_without(section: BaseModel, run_options: list[str]) -> dict[str, Any]:
+    """``section`` dumped as JSON data with each dotted run option below it set to its default."""
+    from pydantic_core import to_jsonable_python
+
+    data = section.model_dump(mode="json")
+    for option in run_options:
+        *parents, leaf = option.split(".")
+        model, node = section, data
+        for part in parents:
+            model, node = getattr(model, part), node[part]
+        default = type(model).model_fields[leaf].get_default(call_default_factory=True)
+        node[leaf] = to_jsonable_python(default)
+    return data
+
+
+@functools.cache
+def _version(package: str) -> str:
+    from pipeline.provenance import package_versions
+
+    return package_versions((package,)).get(package) or "not installed"
+
+
+def stage_inputs(
+    stage: Stage, config: ReleaseConfig, layout: Layout, hasher: FileHasher, options: dict[str, Any]
+) -> StageInputs:
+    """Hashes of everything ``stage``'s result depends on, now, from its declarations."""
+    versions = {"pubctl": __version__, **{name: _version(name) for name in stage.packages}}
+    stamped = {name: options.get(name, default) for name, default in stage.options.items()}
+    return StageInputs(
+        config=config_hashes(stage.config_fields, config, RUN_OPTIONS),
+        files=stage.files(config, layout, hasher),
+        versions=versions,
+        options=stamped,
+    )
 
 
 def no_files(config: ReleaseConfig, layout: Layout, hasher: FileHasher) -> dict[str, str]:

@@ -20,7 +20,6 @@ Nothing here imports torch or the rest of the heavy stack.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import time
@@ -29,16 +28,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline import __version__
 from pipeline.hashing import sha256_file, visible_files
 from pipeline.results import atomic_write_text
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
-
-    from pipeline.config import ReleaseConfig
     from pipeline.layout import Layout
-    from pipeline.stage import Stage
 
 STAMP_VERSION = 1
 HASH_CACHE = ".file-hashes.json"
@@ -139,66 +133,6 @@ class StageInputs:
     @property
     def key(self) -> str:
         return canonical_hash(self.as_dict())
-
-
-def config_hashes(fields: tuple[str, ...], config: ReleaseConfig, run_options: tuple[str, ...] = ()) -> dict[str, str]:
-    """Hash of each config section or dotted field a stage declares ('*': every section).
-
-    Run options inside a section are hashed at their default value rather than dropped, so a
-    section whose run options are at their defaults hashes as it always did (stamps written
-    before a field became a run option stay valid) and changing one changes nothing.
-    """
-    names = tuple(type(config).model_fields) if fields == ("*",) else fields
-    hashes = {}
-    for name in names:
-        section, _, rest = name.partition(".")
-        value: Any = getattr(config, section)
-        if rest:
-            for part in rest.split("."):
-                value = getattr(value, part)
-            data = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
-        else:
-            data = _dump_without(value, [o.partition(".")[2] for o in run_options if o.partition(".")[0] == section])
-        hashes[name] = canonical_hash(data)
-    return hashes
-
-
-def _dump_without(section: BaseModel, run_options: list[str]) -> dict[str, Any]:
-    """``section`` dumped as JSON data with each dotted run option below it set to its default."""
-    from pydantic_core import to_jsonable_python
-
-    data = section.model_dump(mode="json")
-    for option in run_options:
-        *parents, leaf = option.split(".")
-        model, node = section, data
-        for part in parents:
-            model, node = getattr(model, part), node[part]
-        default = type(model).model_fields[leaf].get_default(call_default_factory=True)
-        node[leaf] = to_jsonable_python(default)
-    return data
-
-
-@functools.cache
-def _version(package: str) -> str:
-    from pipeline.provenance import package_versions
-
-    return package_versions((package,)).get(package) or "not installed"
-
-
-def stage_inputs(
-    stage: Stage, config: ReleaseConfig, layout: Layout, hasher: FileHasher, options: dict[str, Any]
-) -> StageInputs:
-    """Hashes of everything ``stage``'s result depends on, now, from its declarations."""
-    from pipeline.stages import RUN_OPTIONS
-
-    versions = {"pubctl": __version__, **{name: _version(name) for name in stage.packages}}
-    stamped = {name: options.get(name, default) for name, default in stage.options.items()}
-    return StageInputs(
-        config=config_hashes(stage.config_fields, config, RUN_OPTIONS),
-        files=stage.files(config, layout, hasher),
-        versions=versions,
-        options=stamped,
-    )
 
 
 def hasher_for(layout: Layout) -> FileHasher:

@@ -13,17 +13,6 @@ from pipeline.registry import Registry
 from pipeline.stage import DeclaredStage, Stage
 from pipeline.stages import hashes
 
-RUN_OPTIONS = (
-    "training.report_to",
-    "training.save_total_limit",
-    "training.launcher.main_process_port",
-    "evaluation.device",
-    "evaluation.batch_size",
-)
-"""Config fields that say how to run, not what: where logs stream, how many checkpoints are kept, the
-rendezvous port, and where and how many items at a time lm-eval scores (its scores do not depend on
-either). They are left out of every stage's stamp, so changing one makes nothing stale."""
-
 STAGES: Registry[Stage] = Registry("stage")
 for _stage in (
     DeclaredStage(
@@ -101,4 +90,4 @@ for _stage in (
 STAGE_NAMES: tuple[str, ...] = tuple(STAGES)
 """train, merge, evaluate, card, check, push: the chain's order."""
 
-__all__ = ["RUN_OPTIONS", "STAGES", "STAGE_NAMES", "Stage"]
+__all__ = ["STAGES", "STAGE_NAMES", "Stage"]
