@@ -6,25 +6,18 @@ imports TRL when it is called.
 
 from __future__ import annotations
 
-import difflib
-
-from pipeline.errors import UsageError
 from pipeline.methods import cpo, dpo, enhanced_kto, ipo, kto, orpo, sft, simpo
 from pipeline.methods.base import DataFormat, MethodParams, MethodSpec
+from pipeline.registry import Registry
 
-METHODS: dict[str, MethodSpec] = {
-    module.SPEC.name: module.SPEC for module in (sft, dpo, ipo, kto, cpo, simpo, orpo, enhanced_kto)
-}
+METHODS: Registry[MethodSpec] = Registry("training method")
+for _module in (sft, dpo, ipo, kto, cpo, simpo, orpo, enhanced_kto):
+    METHODS.add(_module.SPEC.name, _module.SPEC)
 
 
 def get_method(name: str) -> MethodSpec:
-    """The method registered under ``name``; a clear error naming the closest one otherwise."""
-    try:
-        return METHODS[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, METHODS, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise UsageError(f"Unknown training method '{name}'. Known methods: {', '.join(METHODS)}.{hint}") from None
+    """The method registered under ``name``; a clear error naming the known ones and the closest otherwise."""
+    return METHODS.get_or_fail(name)
 
 
 __all__ = ["METHODS", "DataFormat", "MethodParams", "MethodSpec", "get_method"]
