@@ -78,8 +78,8 @@ def main() -> None:
         config, layout = load_config("demo", root), Layout.for_release("demo", root)
         hub_fixtures.build_release(config, layout, tiny_qwen3_path(cache_root(REPO_ROOT)))
         rows = [
-            measure(hub, "first push", lambda console: push.run(config, layout, console=console)),
-            measure(hub, "unchanged re-push", lambda console: push.run(config, layout, console=console)),
+            measure(hub, "first push", lambda console: push.publish(config, layout, console=console)),
+            measure(hub, "unchanged re-push", lambda console: push.publish(config, layout, console=console)),
         ]
         text = (root / "configs" / "demo.yaml").read_text(encoding="utf-8")
         (root / "configs" / "demo.yaml").write_text(
@@ -91,7 +91,7 @@ def main() -> None:
             measure(
                 hub,
                 "card-only change",
-                lambda console: push.run(config, layout, card_only=True, console=console),
+                lambda console: push.publish(config, layout, card_only=True, console=console),
             )
         )
         sizes = {p.name: p.stat().st_size for p in layout.card_dir.iterdir() if p.is_file()}

@@ -112,6 +112,19 @@ def duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
 
+def show(value: object) -> str:
+    """A config or hyperparameter value as text (None, booleans and floats spelt as a user would)."""
+    if value is None:
+        return "not set"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return number(value)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(show(item) for item in value)
+    return str(value)
+
+
 def size(num_bytes: int) -> str:
     """Bytes in decimal units (kB, MB, GB), as the Hub's file browser shows them."""
     value = float(num_bytes)

@@ -165,13 +165,10 @@ def build_release(config: ReleaseConfig, layout: Layout, model_source: Path) -> 
     results = Results(
         release=layout.name,
         model=ModelRecord(
-            repo_id=config.hub.repo_id,
             base_model=config.model.base_model,
             architecture=model_config["architectures"][0],
             parameters=_parameter_count(layout.merged_model_dir),
             dtype=str(model_config.get("torch_dtype") or model_config.get("dtype") or "float32"),
-            license=config.card.license,
-            language=list(config.card.language),
             files=files,
         ),
         training=training,

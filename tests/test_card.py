@@ -190,6 +190,24 @@ def test_local_base_model_and_data_stay_out_of_the_front_matter(make_config, pro
     assert "huggingface.co/models/base" not in text
 
 
+def test_publication_metadata_comes_from_the_config_not_the_record(make_config, project):
+    """Records written before kept model.license/language/repo_id: the card reads the config's at card time."""
+    from pipeline.results import ModelRecord
+
+    record = realistic_record("meta")
+    old = {**record.model.model_dump(), "license": "mit", "language": ["fr"], "repo_id": "old-owner/old-name"}
+    record.model = ModelRecord.model_validate(old)
+    config, layout = _release(make_config, project, record, card={"license": "cc-by-4.0", "language": ["ar"]})
+
+    text = render_card(config, layout).read_text(encoding="utf-8")
+
+    data = ModelCard(text).data
+    assert (data.license, data.language) == ("cc-by-4.0", ["ar"])
+    assert "old-owner" not in text
+    assert f"model_id = {json.dumps(config.hub.repo_id)}" in text
+    assert "\\u0623\\u0639\\u0637\\u0646\\u064a" in text  # the usage prompt is in the config's first language
+
+
 @pytest.mark.parametrize("conversational", [True, False, None])
 def test_usage_says_how_the_model_was_trained_to_be_prompted(make_config, project, conversational):
     """TRL applies the chat template to conversations only: the card must not claim it for plain-text data."""

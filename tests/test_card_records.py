@@ -63,14 +63,11 @@ def realistic_record(release: str = "t", *, method: str = "kto", method_params: 
     return Results(
         release=release,
         model=ModelRecord(
-            repo_id="pubctl-test/tiny-qwen3-kto",
             base_model="Qwen/Qwen3-0.6B",
             base_model_revision="c1899de289a04d12100db370d81485cdf75e47ca",
             architecture="Qwen3ForCausalLM",
             parameters=596049920,
             dtype="bfloat16",
-            license="apache-2.0",
-            language=["en", "ar"],
             files=[
                 FileEntry(path="model.safetensors", size=596049920 * 2 + 30_000, sha256="a" * 64),
                 FileEntry(path="config.json", size=1_400, sha256="b" * 64),

@@ -155,10 +155,10 @@ def test_dry_run_diffs_against_the_hub_when_reachable(
     release: tuple[ReleaseConfig, Layout], hub: HubServer, make_config: Callable[..., str]
 ) -> None:
     config, layout = release
-    push.run(config, layout)
+    push.publish(config, layout)
     config, layout = change_model({"added_tokens.json": b"{}\n"}, make_config)
     mark = hub.mark()
-    plan = push.run(config, layout, dry_run=True)
+    plan = push.publish(config, layout, dry_run=True)
     assert plan.model.remote.readable and plan.model.remote.exists
     actions = {f.path: f.action for f in plan.model.files}
     assert actions.pop("added_tokens.json") == "add"
@@ -172,17 +172,17 @@ def test_a_hub_failing_part_way_through_the_reads_is_reported_not_a_crash(
     release: tuple[ReleaseConfig, Layout], hub: HubServer
 ) -> None:
     config, layout = release
-    push.run(config, layout)
+    push.publish(config, layout)
     head = hub.history(REPO)[0].oid
     hub.add_fault("status", "refs", status=500)  # model_info answers, the refs listing (not retried) fails
-    plan = push.run(config, layout, dry_run=True)
+    plan = push.publish(config, layout, dry_run=True)
     assert not plan.model.remote.readable and "HTTP 500" in plan.model.remote.reason
     assert any("could not read the Hub" in note for note in plan.model.notes)
 
     hub.add_fault("status", "refs", status=503)
     mark = hub.mark()
     with pytest.raises(StageFailed, match=r"HTTP 503.*nothing was sent"):
-        push.run(config, layout)
+        push.publish(config, layout)
     assert hub.history(REPO)[0].oid == head
     assert not {"preupload", "lfs_batch", "commit"} & set(hub.kinds_since(mark))
 
@@ -192,7 +192,7 @@ def test_first_push_is_one_commit_and_every_file_downloads_back(
     release: tuple[ReleaseConfig, Layout], hub: HubServer, tmp_path: Path
 ) -> None:
     config, layout = release
-    plan = push.run(config, layout, private=True)
+    plan = push.publish(config, layout, private=True)
     assert hub.repos[REPO].private is True and plan.model.visibility == "private (created by this push)"
 
     history = hub.history(REPO)
@@ -205,21 +205,40 @@ def test_first_push_is_one_commit_and_every_file_downloads_back(
     assert set(hub.files(REPO)) == set(expected) | {".gitattributes"}
     assert_downloads_match(REPO, expected, tmp_path / "hf-cache")
 
-    stamp = json.loads((layout.stamps_dir / "push.json").read_text(encoding="utf-8"))
-    assert stamp["commit"] == history[0].oid and stamp["summary"] == f"{history[0].oid[:8]} on main"
-    assert stamp["url"].endswith(history[0].oid)
     saved = json.loads(layout.push_plan.read_text(encoding="utf-8"))
     assert saved["dry_run"] is False and saved["result"]["files_sent"] == len(expected)
+    assert not (layout.stamps_dir / "push.json").exists()  # the chain writes the stamp, not the stage
+
+
+def test_the_stage_entry_returns_what_the_chain_stamps(release: tuple[ReleaseConfig, Layout], hub: HubServer) -> None:
+    from pipeline.stage import StageResult
+
+    config, layout = release
+    planned = push.run(config, layout, dry_run=True)
+    assert isinstance(planned, StageResult) and planned.stamped is False and planned.details is None
+    assert planned.summary == f"planned: {REPO}@main" and planned.sections == {}
+
+    pushed = push.run(config, layout, tag="v0.1.0")
+    head = hub.history(REPO)[0].oid
+    assert pushed.stamped is True and pushed.sections == {} and pushed.summary == f"{head[:8]} on main"
+    details = pushed.details
+    assert details is not None and "summary" not in details
+    where = (details["commit"], details["repo_id"], details["revision"], details["tag"])
+    assert where == (head, REPO, "main", "v0.1.0")
+    assert details["url"].endswith(head) and details["pr_url"] is None and details["card_only"] is False
+    assert details["files_sent"] == len(local_files(layout)) and details["adapter"] is None and details["pushed_at"]
+    assert details["bytes_sent"] == sum(len(content) for content in local_files(layout).values())
+    assert not (layout.stamps_dir / "push.json").exists()
 
 
 def test_unchanged_repush_makes_no_commit_and_sends_nothing(
     release: tuple[ReleaseConfig, Layout], hub: HubServer
 ) -> None:
     config, layout = release
-    push.run(config, layout)
+    push.publish(config, layout)
     head = hub.history(REPO)[0].oid
     mark = hub.mark()
-    plan = push.run(config, layout)
+    plan = push.publish(config, layout)
     assert hub.history(REPO)[0].oid == head
     assert hub.body_bytes_since(mark) == 0
     assert not {"preupload", "lfs_batch", "lfs_upload", "commit", "create_repo"} & set(hub.kinds_since(mark))
@@ -231,14 +250,14 @@ def test_card_only_change_sends_only_the_changed_card_files(
     release: tuple[ReleaseConfig, Layout], hub: HubServer, make_config: Callable[..., str], tmp_path: Path
 ) -> None:
     config, layout = release
-    push.run(config, layout)
+    push.publish(config, layout)
     before = hub.files(REPO)
     config, layout = rerender({"card": {"summary": "A re-worded summary of the demo release."}}, make_config)
     changed = {path for path, content in local_files(layout, card_only=True).items() if before[path] != content}
     assert changed == {"README.md"}
 
     bytes_before, mark = hub.file_bytes, hub.mark()
-    plan = push.run(config, layout, card_only=True)
+    plan = push.publish(config, layout, card_only=True)
     assert [f.path for f in plan.model.files if f.action != "unchanged"] == ["README.md"]
     assert hub.file_bytes - bytes_before == layout.readme.stat().st_size  # the changed card file, nothing else
     assert hub.kinds_since(mark).count("commit") == 1
@@ -249,11 +268,11 @@ def test_card_only_change_sends_only_the_changed_card_files(
 
 def test_card_only_needs_the_model_on_the_hub(release: tuple[ReleaseConfig, Layout], hub: HubServer) -> None:
     config, layout = release
-    plan = push.run(config, layout, dry_run=True, card_only=True)
+    plan = push.publish(config, layout, dry_run=True, card_only=True)
     assert [f.path for f in plan.model.files if f.path.endswith(".safetensors")] == []
     assert any("card-only" in blocker for blocker in plan.model.blockers)
     with pytest.raises(UsageError, match="card-only"):
-        push.run(config, layout, card_only=True)
+        push.publish(config, layout, card_only=True)
     assert not hub.repos
 
 
@@ -261,11 +280,11 @@ def test_only_files_pubctl_published_are_deleted(
     release: tuple[ReleaseConfig, Layout], hub: HubServer, make_config: Callable[..., str]
 ) -> None:
     config, layout = change_model({"added_tokens.json": b"{}\n"}, make_config)
-    push.run(config, layout)
+    push.publish(config, layout)
     hub.commit_directly(REPO, "main", {"LICENSE": b"Apache-2.0\n", "onnx/model.onnx": b"\x00onnx"}, "hand-added")
 
     config, layout = change_model({"added_tokens.json": None}, make_config)  # the next release lacks this file
-    plan = push.run(config, layout)
+    plan = push.publish(config, layout)
     assert [f.path for f in plan.model.files if f.action == "delete"] == ["added_tokens.json"]
     remote = hub.files(REPO)
     assert "added_tokens.json" not in remote
@@ -276,11 +295,11 @@ def test_a_commit_of_deletions_alone_is_not_reported_unchanged(
     release: tuple[ReleaseConfig, Layout], hub: HubServer
 ) -> None:
     config, layout = release
-    push.run(config, layout)
+    push.publish(config, layout)
     hub.commit_directly(
         REPO, "main", {"plots/dropped.png": b"\x89PNG\r\n\x1a\n\x00"}, "a figure the card no longer draws"
     )
-    plan = push.run(config, layout, card_only=True)
+    plan = push.publish(config, layout, card_only=True)
     assert plan.model.result is not None and plan.model.result["files_sent"] == 0
     assert plan.model.result["deleted"] == 1 and "plots/dropped.png" not in hub.files(REPO)
     assert plan.summary == f"{hub.history(REPO)[0].oid[:8]} on main"
@@ -292,10 +311,10 @@ def test_hidden_files_the_merge_recorded_are_never_deleted(
     # The merge records every file of its folder, hidden ones too; pubctl publishes only visible ones, so a
     # recorded .gitattributes must not make the next push delete the Hub's own .gitattributes.
     config, layout = change_model({".gitattributes": b"*.bin filter=lfs diff=lfs merge=lfs -text\n"}, make_config)
-    push.run(config, layout)
+    push.publish(config, layout)
     recorded = json.loads(hub.files(REPO)["results.json"])["model"]["files"]
     assert ".gitattributes" in {f["path"] for f in recorded}
-    plan = push.run(config, layout)
+    plan = push.publish(config, layout)
     assert [f.path for f in plan.model.files if f.action == "delete"] == []
     assert ".gitattributes" in hub.files(REPO)
 
@@ -304,11 +323,11 @@ def test_branch_tag_and_pull_request(
     release: tuple[ReleaseConfig, Layout], hub: HubServer, make_config: Callable[..., str], tmp_path: Path
 ) -> None:
     config, layout = release
-    push.run(config, layout, card_only=False, revision="main")
+    push.publish(config, layout, card_only=False, revision="main")
     main_head = hub.history(REPO)[0].oid
 
     config, layout = rerender({"card": {"summary": "Release candidate."}}, make_config)
-    plan = push.run(config, layout, revision="rc", tag="v0.2.0", message="Release candidate 0.2.0")
+    plan = push.publish(config, layout, revision="rc", tag="v0.2.0", message="Release candidate 0.2.0")
     commit = hub.history(REPO, "rc")[0]
     assert commit.title == "Release candidate 0.2.0" and commit.parent == main_head
     assert hub.history(REPO)[0].oid == main_head  # main is untouched
@@ -317,8 +336,8 @@ def test_branch_tag_and_pull_request(
     assert_downloads_match(REPO, {"README.md": layout.readme.read_bytes()}, tmp_path / "c1", revision="v0.2.0")
 
     with pytest.raises(UsageError, match="tag"):
-        push.run(config, layout, tag="v0.3.0", create_pr=True)
-    plan = push.run(config, layout, create_pr=True)
+        push.publish(config, layout, tag="v0.3.0", create_pr=True)
+    plan = push.publish(config, layout, create_pr=True)
     assert plan.model.result is not None and plan.model.result["pr_url"].endswith("/discussions/1")
     assert hub.history(REPO)[0].oid == main_head
     pr_head = hub.repos[REPO].pull_requests[1]
@@ -330,17 +349,17 @@ def test_a_pull_request_to_a_missing_branch_is_refused_before_anything_is_sent(
     release: tuple[ReleaseConfig, Layout], hub: HubServer
 ) -> None:
     config, layout = release
-    plan = push.run(config, layout, dry_run=True, revision="rc", create_pr=True)
+    plan = push.publish(config, layout, dry_run=True, revision="rc", create_pr=True)
     assert any("existing branch" in blocker for blocker in plan.model.blockers)
     with pytest.raises(UsageError, match="existing branch"):
-        push.run(config, layout, revision="rc", create_pr=True)
+        push.publish(config, layout, revision="rc", create_pr=True)
     assert not hub.repos  # refused before the repository was created
 
-    push.run(config, layout)
+    push.publish(config, layout)
     head = hub.history(REPO)[0].oid
     mark = hub.mark()
     with pytest.raises(UsageError, match="existing branch"):
-        push.run(config, layout, revision="rc", create_pr=True)
+        push.publish(config, layout, revision="rc", create_pr=True)
     assert hub.history(REPO)[0].oid == head and not hub.repos[REPO].pull_requests
     assert not {"preupload", "lfs_batch", "commit", "branch"} & set(hub.kinds_since(mark))
 
@@ -349,12 +368,12 @@ def test_an_existing_tag_on_another_commit_is_refused(
     release: tuple[ReleaseConfig, Layout], hub: HubServer, make_config: Callable[..., str]
 ) -> None:
     config, layout = release
-    push.run(config, layout, tag="v1.0.0")
+    push.publish(config, layout, tag="v1.0.0")
     head = hub.history(REPO)[0].oid
-    push.run(config, layout, tag="v1.0.0")  # same content, same tag: nothing to do, not an error
+    push.publish(config, layout, tag="v1.0.0")  # same content, same tag: nothing to do, not an error
     config, layout = change_model({"added_tokens.json": b"{}\n"}, make_config)
     with pytest.raises(UsageError, match=r"v1\.0\.0 already exists"):
-        push.run(config, layout, tag="v1.0.0")
+        push.publish(config, layout, tag="v1.0.0")
     assert hub.history(REPO)[0].oid == head and hub.repos[REPO].tags == {"v1.0.0": head}
 
 
@@ -365,7 +384,7 @@ def test_transient_errors_are_retried(release: tuple[ReleaseConfig, Layout], hub
     hub.add_fault("status", "preupload", status=500)
     hub.add_fault("status", "lfs_batch", status=429, retry_after=1)
     hub.add_fault("drop", "lfs_upload")
-    push.run(config, layout)
+    push.publish(config, layout)
     statuses = [(r.kind, r.status) for r in hub.requests]
     assert ("preupload", 500) in statuses and ("lfs_batch", 429) in statuses and ("lfs_upload", None) in statuses
     assert len(hub.history(REPO)) == 2
@@ -378,13 +397,13 @@ def test_an_interrupted_push_leaves_the_hub_unchanged_and_a_rerun_completes_it(
     config, layout = release
     hub.add_fault("drop", "commit")  # the connection dies while the commit is being sent
     with pytest.raises(StageFailed, match="unchanged") as failure:
-        push.run(config, layout)
+        push.publish(config, layout)
     assert "pubctl push again" in str(failure.value)
     assert len(hub.history(REPO)) == 1  # only the repo's initial commit
     assert not (layout.stamps_dir / "push.json").exists()
 
     mark = hub.mark()
-    push.run(config, layout)
+    push.publish(config, layout)
     assert len(hub.history(REPO)) == 2
     assert "lfs_upload" not in hub.kinds_since(mark)  # LFS objects that arrived are not sent again
     assert_downloads_match(REPO, local_files(layout), tmp_path / "hf-cache")
@@ -394,15 +413,15 @@ def test_a_concurrent_writer_makes_the_push_fail_cleanly(
     release: tuple[ReleaseConfig, Layout], hub: HubServer, make_config: Callable[..., str]
 ) -> None:
     config, layout = release
-    push.run(config, layout)
+    push.publish(config, layout)
     config, layout = change_model({"added_tokens.json": b"{}\n"}, make_config)
     hub.add_fault("concurrent_commit", "commit")
     with pytest.raises(StageFailed, match="moved"):
-        push.run(config, layout)
+        push.publish(config, layout)
     remote = hub.files(REPO)
     assert "CONCURRENT.md" in remote and "added_tokens.json" not in remote
 
-    push.run(config, layout)  # plans against the new head; the other writer's file is not pubctl's to delete
+    push.publish(config, layout)  # plans against the new head; the other writer's file is not pubctl's to delete
     remote = hub.files(REPO)
     assert remote["added_tokens.json"] == b"{}\n" and "CONCURRENT.md" in remote
 
@@ -416,11 +435,11 @@ def test_a_failed_gate_stops_a_real_push_before_any_request(
     training = read_results(layout.results).training
     assert training is not None
     update_results(layout.results, "demo", training=training.model_copy(update={"final_loss": 0.0}))
-    plan = push.run(config, layout, dry_run=True)
+    plan = push.publish(config, layout, dry_run=True)
     assert "loss_not_zero" in {f["id"] for f in plan.checks["failures"]}
     hub.reset()
     with pytest.raises(CheckFailed, match="loss_not_zero"):
-        push.run(config, layout)
+        push.publish(config, layout)
     assert hub.requests == [] and not hub.repos
 
 
@@ -434,7 +453,7 @@ def test_a_real_push_without_a_token_is_a_clear_error(
     if get_token() is not None:
         pytest.skip("a huggingface_hub login is stored on this machine")
     with pytest.raises(UsageError, match="HF_TOKEN"):
-        push.run(config, layout)
+        push.publish(config, layout)
     assert not hub.repos
 
 
@@ -444,7 +463,7 @@ def test_a_token_the_hub_refuses_is_a_clear_usage_error(
     config, layout = release
     monkeypatch.setattr(hub, "tokens", {"hf_some_other_token_with_write_access"})  # TEST_TOKEN may not write
     with pytest.raises(UsageError, match=r"refused the token.*write access") as refused:
-        push.run(config, layout)
+        push.publish(config, layout)
     assert TEST_TOKEN not in str(refused.value)
     assert not hub.repos
 
@@ -453,10 +472,10 @@ def test_missing_inputs_are_usage_errors(release: tuple[ReleaseConfig, Layout], 
     config, layout = release
     shutil.rmtree(layout.merged_model_dir)
     with pytest.raises(UsageError, match="pubctl merge"):
-        push.run(config, layout, dry_run=True)
+        push.publish(config, layout, dry_run=True)
     layout.readme.unlink()
     with pytest.raises(UsageError, match="pubctl card"):
-        push.run(config, layout, dry_run=True, card_only=True)
+        push.publish(config, layout, dry_run=True, card_only=True)
 
 
 # --------------------------------------------------------------------------- adapter
@@ -475,7 +494,7 @@ def test_adapter_repo_gets_the_adapter_and_its_card(
     )
     (layout.merged_adapter_dir / "README.md").write_text("peft's placeholder card\n", encoding="utf-8")
 
-    plan = push.run(config, layout)
+    plan = push.publish(config, layout)
     assert plan.adapter is not None and plan.adapter.result is not None
     adapter = hub.files("pubctl-demo/tiny-qwen3-lora")
     assert set(adapter) == {".gitattributes", "README.md", "adapter_config.json", "adapter_model.safetensors"}
@@ -494,10 +513,43 @@ def test_adapter_card_links_a_hub_base_model(make_config: Callable[..., str]) ->
 
     name = make_config("hub-base", {"model": {"base_model": "Qwen/Qwen3-0.6B"}})
     config = load_config(name)
-    card = ModelCard(push.adapter_card(config))
+    card = ModelCard(push.adapter_card(config, Layout.for_release(name)))
     assert card.data.base_model == "Qwen/Qwen3-0.6B"
     assert card.data.base_model_relation == "adapter"
     assert card.data.library_name == "peft"
+    assert "on top of `Qwen/Qwen3-0.6B`." in card.text
+
+
+def test_adapter_card_escapes_config_values_as_the_model_card_does(
+    make_config: Callable[..., str], project: Path
+) -> None:
+    """The adapter card is rendered by the model card's sandboxed environment and Markdown filters."""
+    from huggingface_hub import ModelCard
+    from markdown_it import MarkdownIt
+    from test_card_records import HOSTILE, realistic_record, write_record
+
+    from pipeline.stages.card import render_card
+
+    hostile = f"{HOSTILE['markdown']} {HOSTILE['jinja']} <script>x</script>"
+    name = make_config(
+        "hostile-adapter",
+        {"card": {"model_name": hostile}, "hub": {"adapter_repo_id": "pubctl-demo/tiny-lora"}},
+    )
+    config = load_config(name)
+    layout = write_record(project, realistic_record(name))
+    adapter = push.adapter_card(config, layout)
+    model = render_card(config, layout).read_text(encoding="utf-8")
+
+    title = adapter.split("\n---\n\n", 1)[1].splitlines()[0]
+    assert title.endswith(" — LoRA adapter")
+    escaped = title.removesuffix(" — LoRA adapter")
+    assert f"{escaped}\n" in model  # the model card's title line, escaped the same way
+    assert "\\{\\{ 7\\*7 \\}\\}" in adapter and "{{" not in adapter and "<script>" not in adapter
+    heading = MarkdownIt("commonmark", {"html": True}).parse(title)
+    inline = next(token for token in heading if token.type == "inline")
+    assert [child.type for child in inline.children or []] == ["text"]  # no markup: the name renders as itself
+    assert inline.children is not None and inline.children[0].content == f"{hostile} — LoRA adapter"
+    assert ModelCard(adapter).data.library_name == "peft"  # the front matter still parses
 
 
 # ------------------------------------------------------------------- token hygiene

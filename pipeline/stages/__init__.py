@@ -71,7 +71,8 @@ for _stage in (
     DeclaredStage(
         name="push",
         owns=(),
-        config_fields=("hub",),
+        # The adapter repository's card is rendered at push time from these (title, licence, method, base).
+        config_fields=("hub", "card", "method", "model"),
         entry="pipeline.stages.push:run",
         packages=("huggingface_hub",),
         files=hashes.push_files,

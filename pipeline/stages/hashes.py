@@ -107,4 +107,5 @@ def push_files(config: ReleaseConfig, layout: Layout, hasher: FileHasher) -> dic
     inputs = check_files(config, layout, hasher)
     if config.hub.adapter_repo_id:
         inputs["adapter"] = hasher.tree(layout.merged_adapter_dir)
+        inputs["adapter card template"] = hasher.file(templates_dir(layout.root) / "adapter_card.md.j2")
     return inputs

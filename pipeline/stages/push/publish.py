@@ -1,0 +1,177 @@
+"""The push of one repository: ONE atomic create_commit against the head the plan was made from.
+
+A real push creates the repository when missing, the branch when missing (from
+the head it planned against), then sends only the added and updated files in one
+create_commit with parent_commit = that head. A concurrent writer makes the Hub
+answer 412 and nothing is committed; a push interrupted anywhere leaves the
+branch at its old commit, and a rerun completes it without re-sending LFS
+objects that already arrived (the LFS batch API skips them). Transient errors
+(5xx, 429 with Retry-After, dropped connections) are retried with backoff by
+huggingface_hub itself. Every failure becomes a PubctlError whose message is
+scrubbed of credentials (describe_hub_error).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+
+from pipeline import __version__
+from pipeline.errors import PubctlError, StageFailed, UsageError
+from pipeline.hub_client import LocalFile, RemoteState, describe_hub_error, is_transport_error, read_remote
+from pipeline.stages.push.output import print_committed, print_target
+from pipeline.stages.push.plan import PushOptions, Role, TargetPlan, plan
+
+
+def push_target(
+    api: Any,
+    console: Console,
+    role: Role,
+    repo_id: str,
+    files: list[LocalFile],
+    title: str,
+    options: PushOptions,
+) -> TargetPlan:
+    """Plan against the Hub's head, then commit the changes to ``repo_id`` in one commit; returns the plan with
+    its ``result`` (commit, url, pr_url, files and bytes sent, deletions, tag)."""
+    head: str | None = None
+    try:
+        remote, created = _existing_remote(api, role, repo_id, files, title, options)
+        head = remote.head
+        target = plan(api, role, repo_id, files, title, options, remote)
+        target.created = created
+        print_target(console, target)
+        if target.blockers:
+            raise UsageError(f"push to {repo_id}@{options.revision}: {'; '.join(target.blockers)}. Nothing was sent.")
+        if not options.create_pr and not remote.branch_exists:
+            api.create_branch(repo_id, branch=options.revision, revision=remote.head)
+        commit, url, pr_url = _commit(api, target, options)
+        if options.tag and options.tag not in remote.tags:
+            api.create_tag(repo_id, tag=options.tag, revision=commit, tag_message=title)
+    except Exception as exc:
+        error = translate(exc, repo_id, options.revision, head)
+        if error is None:
+            raise  # ours already, or a bug with its traceback
+        raise error from None
+    target.result = _result(target, commit, url, pr_url)
+    print_committed(console, target)
+    return target
+
+
+def _existing_remote(
+    api: Any, role: Role, repo_id: str, files: list[LocalFile], title: str, options: PushOptions
+) -> tuple[RemoteState, bool]:
+    """The remote state to plan against, creating the repository first when it is missing: (state, created)."""
+    remote = read_remote(api, repo_id, options.revision)
+    if not remote.readable:
+        raise StageFailed(f"push to {repo_id}: {remote.reason}; nothing was sent.")
+    if remote.exists:
+        return remote, False
+    if options.card_only and role == "model":
+        raise UsageError(
+            f"push --card-only: {repo_id} is not on the Hub (or not visible with this token); "
+            "a card-only push publishes the card of a model already there. Push the whole release first."
+        )
+    early = plan(api, role, repo_id, files, title, options, remote)
+    if early.blockers:  # refused before the repository is created: nothing half-done
+        raise UsageError(f"push to {repo_id}@{options.revision}: {'; '.join(early.blockers)}. Nothing was sent.")
+    api.create_repo(repo_id, private=options.private, exist_ok=True)
+    remote = read_remote(api, repo_id, options.revision)
+    if not remote.readable or not remote.exists:
+        why = remote.reason if not remote.readable else "it is still not visible with this token"
+        raise StageFailed(f"push to {repo_id}: created the repository, then could not read it ({why}).")
+    return remote, True
+
+
+def _commit(api: Any, target: TargetPlan, options: PushOptions) -> tuple[str | None, str, str | None]:
+    """Send the changes in one commit: (commit, url, pull request url). No change: the head, no commit."""
+    head = target.remote.head
+    if not target.changes:
+        return head, f"{api.endpoint}/{target.repo_id}/tree/{options.revision}", None
+    info = api.create_commit(
+        target.repo_id,
+        operations(target),
+        commit_message=target.commit_message,
+        commit_description=_description(target),
+        revision=options.revision,
+        create_pr=options.create_pr,
+        parent_commit=head,
+    )
+    return info.oid, info.commit_url, info.pr_url
+
+
+def operations(target: TargetPlan) -> list[Any]:
+    """huggingface_hub's commit operations for the planned changes."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+    ops: list[Any] = []
+    for planned in target.changes:
+        if planned.action == "delete":
+            ops.append(CommitOperationDelete(path_in_repo=planned.path))
+            continue
+        assert planned.local is not None
+        source = planned.local.source if planned.local.source is not None else planned.local.content
+        ops.append(CommitOperationAdd(path_in_repo=planned.path, path_or_fileobj=source))
+    return ops
+
+
+def _result(target: TargetPlan, commit: str | None, url: str, pr_url: str | None) -> dict[str, Any]:
+    sent = [f for f in target.files if f.action in ("add", "update")]
+    return {
+        "commit": commit,
+        "url": url,
+        "pr_url": pr_url,
+        "files_sent": len(sent),
+        "bytes_sent": sum(f.size for f in sent),
+        "deleted": target.count("delete"),
+        "tag": target.tag,
+    }
+
+
+def _description(target: TargetPlan) -> str:
+    return (
+        f"Published by pubctl {__version__}: {target.count('add')} added, {target.count('update')} updated, "
+        f"{target.count('delete')} deleted; {target.count('unchanged')} unchanged files were not re-sent."
+    )
+
+
+# ------------------------------------------------------------------ error translation
+def translate(exc: Exception, repo_id: str, revision: str, head: str | None) -> PubctlError | None:
+    """The user-facing error a failed push raises instead of ``exc``; None: let ``exc`` propagate."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if isinstance(exc, HfHubHTTPError):
+        return _http_error(exc, repo_id, revision, head)
+    if isinstance(exc, PubctlError):
+        return None
+    # huggingface_hub wraps LFS upload failures in RuntimeError and bad server answers in ValueError.
+    if isinstance(exc, (OSError, ValueError, RuntimeError)) or is_transport_error(exc):
+        # The commit POST is not retried (a lost answer could mean a duplicate commit): a dropped connection ends here.
+        return StageFailed(interrupted(repo_id, revision, head, describe_hub_error(exc)))
+    return None
+
+
+def _http_error(exc: Any, repo_id: str, revision: str, head: str | None) -> PubctlError:
+    status = exc.response.status_code if exc.response is not None else None
+    if status == 412:
+        return StageFailed(
+            f"push to {repo_id}@{revision}: the branch moved after pubctl planned against "
+            f"{head and head[:12]} (another writer committed); nothing of this push was committed. "
+            "Run pubctl push again to plan against the new head."
+        )
+    if status in (401, 403):
+        # Running again would fail the same way: the token, not the Hub, is the problem.
+        return UsageError(
+            f"push to {repo_id}@{revision}: the Hub refused the token ({describe_hub_error(exc)}); nothing "
+            f"was committed. Use a token with write access to {repo_id} (HF_TOKEN or `hf auth login`)."
+        )
+    return StageFailed(interrupted(repo_id, revision, head, describe_hub_error(exc)))
+
+
+def interrupted(repo_id: str, revision: str, head: str | None, why: str) -> str:
+    at = f" at {head[:12]}" if head else ""
+    return (
+        f"push to {repo_id}@{revision} failed: {why}. The branch is unchanged{at}: a commit is all or nothing. "
+        "Run pubctl push again to complete it; files that already reached the Hub are not sent again."
+    )

@@ -1,0 +1,234 @@
+"""The push stage: the gates, then a plan (dry run) or one atomic commit per repository.
+
+1. The honesty gates (pipeline.checks) run first: an unwaived failure stops a real
+   push before anything is sent; a dry run shows the failures in its plan.
+2. The local files are listed and diffed against the remote tree (plan.py).
+3. A real push commits to the model repository, then to the adapter repository
+   when hub.adapter_repo_id is set (publish.py).
+4. The plan (runs/NAME/push-plan.json) is written atomically. The stamp is the
+   chain's: :func:`run` returns the facts of the push as StageResult.details, which
+   the chain keeps in runs/NAME/stamps/push.json.
+
+The token is resolved by huggingface_hub (HF_TOKEN, then the stored login); this
+stage only asks whether there is one, and every message it raises is scrubbed of it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from pipeline import __version__
+from pipeline.errors import CheckFailed, StageFailed, UsageError
+from pipeline.hub_client import current_token
+from pipeline.layout import Layout
+from pipeline.provenance import git_commit
+from pipeline.results import atomic_write_text
+from pipeline.stage import StageResult
+from pipeline.stages.push.files import adapter_files, model_files
+from pipeline.stages.push.output import print_checks, print_plan
+from pipeline.stages.push.plan import PushOptions, PushPlan, now, plan
+from pipeline.stages.push.publish import push_target
+
+if TYPE_CHECKING:
+    from pipeline.config import ReleaseConfig
+    from pipeline.hub_client import LocalFile
+
+
+def run(
+    config: ReleaseConfig,
+    layout: Layout,
+    *,
+    dry_run: bool = False,
+    card_only: bool = False,
+    revision: str | None = None,
+    tag: str | None = None,
+    private: bool | None = None,
+    create_pr: bool | None = None,
+    message: str | None = None,
+) -> StageResult:
+    """The stage entry: :func:`publish`, and what the chain keeps of it (a dry run is not stamped)."""
+    pushed = publish(
+        config,
+        layout,
+        dry_run=dry_run,
+        card_only=card_only,
+        revision=revision,
+        tag=tag,
+        private=private,
+        create_pr=create_pr,
+        message=message,
+    )
+    # A dry run sent nothing: there are no facts of a push to keep.
+    details = None if dry_run else stamp_details(pushed)
+    return StageResult(summary=pushed.summary, details=details, stamped=not dry_run)
+
+
+def publish(
+    config: ReleaseConfig,
+    layout: Layout,
+    *,
+    dry_run: bool = False,
+    card_only: bool = False,
+    revision: str | None = None,
+    tag: str | None = None,
+    private: bool | None = None,
+    create_pr: bool | None = None,
+    message: str | None = None,
+    console: Console | None = None,
+) -> PushPlan:
+    """Plan (dry run) or publish the release; None options take their value from config.hub."""
+    console = console or Console(highlight=False, soft_wrap=True)
+    options = push_options(
+        config, card_only=card_only, revision=revision, tag=tag, private=private, create_pr=create_pr
+    )
+    checks = gate_verdict(config, layout, card_only=card_only)
+    files = model_files(layout, card_only=card_only)
+    adapter = adapter_files(config, layout) if config.hub.adapter_repo_id and not card_only else None
+    title = message or config.hub.commit_message or default_message(config, layout, card_only=card_only)
+    if dry_run:
+        return _plan_only(config, layout, console, options, checks, files, adapter, title)
+    return _push(config, layout, console, options, checks, files, adapter, title)
+
+
+def push_options(
+    config: ReleaseConfig,
+    *,
+    card_only: bool,
+    revision: str | None,
+    tag: str | None,
+    private: bool | None,
+    create_pr: bool | None,
+) -> PushOptions:
+    """The command's options with config.hub's values where they are None."""
+    hub = config.hub
+    tag = tag if tag is not None else hub.tag
+    create_pr = hub.create_pr if create_pr is None else create_pr
+    if tag and create_pr:
+        raise UsageError(
+            f"push {config.name}: a tag ({tag}) and a pull request cannot go together: the tag would name an "
+            "unmerged commit. Merge the pull request first, then push again with --tag (nothing is re-sent)."
+        )
+    return PushOptions(revision or hub.revision, hub.private if private is None else private, tag, create_pr, card_only)
+
+
+def _plan_only(
+    config: ReleaseConfig,
+    layout: Layout,
+    console: Console,
+    options: PushOptions,
+    checks: dict[str, Any],
+    files: list[LocalFile],
+    adapter_local: list[LocalFile] | None,
+    title: str,
+) -> PushPlan:
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    model = plan(api, "model", config.hub.repo_id, files, title, options)
+    adapter = None
+    if adapter_local is not None and config.hub.adapter_repo_id:
+        adapter = plan(api, "adapter", config.hub.adapter_repo_id, adapter_local, f"{title} (LoRA adapter)", options)
+    result = PushPlan(config.name, True, options.card_only, model, adapter, checks)
+    print_plan(console, result)
+    write_plan(layout, result)
+    console.print(f"Plan written to {escape(str(layout.push_plan))}; nothing was sent.")
+    return result
+
+
+def _push(
+    config: ReleaseConfig,
+    layout: Layout,
+    console: Console,
+    options: PushOptions,
+    checks: dict[str, Any],
+    files: list[LocalFile],
+    adapter_local: list[LocalFile] | None,
+    title: str,
+) -> PushPlan:
+    from huggingface_hub import HfApi
+
+    hub = config.hub
+    _refuse_failed_gates(config, console, checks)
+    if not current_token():
+        raise UsageError(
+            f"push {config.name}: no Hugging Face token. Set HF_TOKEN or run `hf auth login` with a token that "
+            f"can write to {hub.repo_id}; `pubctl push {config.name} --dry-run` needs none."
+        )
+    api = HfApi()
+    model = push_target(api, console, "model", hub.repo_id, files, title, options)
+    adapter = None
+    if adapter_local is not None and hub.adapter_repo_id:
+        try:
+            adapter_title = f"{title} (LoRA adapter)"
+            adapter = push_target(api, console, "adapter", hub.adapter_repo_id, adapter_local, adapter_title, options)
+        except StageFailed as exc:
+            raise StageFailed(f"{exc} The model itself was pushed: {model.result and model.result['url']}.") from None
+    result = PushPlan(config.name, False, options.card_only, model, adapter, checks)
+    write_plan(layout, result)
+    console.print(
+        f"[bold green]pushed[/] {escape(result.summary)} — {escape(str(model.result and model.result['url']))}"
+    )
+    return result
+
+
+def _refuse_failed_gates(config: ReleaseConfig, console: Console, checks: dict[str, Any]) -> None:
+    if not checks["failures"]:
+        return
+    print_checks(console, checks)
+    lines = "; ".join(f"{f['id']}: found {f['found']}, expected {f['expected']}" for f in checks["failures"])
+    raise CheckFailed(
+        f"push {config.name}: {len(checks['failures'])} honesty gate(s) failed, nothing was pushed: {lines}. "
+        "Fix the release, or waive a check with pubctl check NAME --allow CHECK=REASON (shown on the card)."
+    )
+
+
+def gate_verdict(config: ReleaseConfig, layout: Layout, *, card_only: bool) -> dict[str, Any]:
+    """The honesty gates' verdict as the plan records it."""
+    from pipeline.checks import run_checks
+
+    report = run_checks(config, layout, for_push=True, card_only=card_only)
+
+    def item(check: Any) -> dict[str, str]:
+        return {"id": str(check.id), "found": str(check.found), "expected": str(check.expected)}
+
+    return {
+        "ran": True,
+        "failures": [item(c) for c in report.failures],
+        "warnings": [item(c) for c in report.warnings],
+    }
+
+
+def default_message(config: ReleaseConfig, layout: Layout, *, card_only: bool) -> str:
+    sha = git_commit(layout.root)
+    source = ""
+    if sha:
+        dirty = sha.endswith("-dirty")
+        source = f" from git {sha.removesuffix('-dirty')[:12]}{' (uncommitted changes)' if dirty else ''}"
+    what = "Update the model card of" if card_only else "Release"
+    return f"{what} {config.name}{source} (pubctl {__version__})"
+
+
+def write_plan(layout: Layout, pushed: PushPlan) -> None:
+    atomic_write_text(layout.push_plan, json.dumps(pushed.as_dict(), indent=2, ensure_ascii=False) + "\n")
+
+
+def stamp_details(pushed: PushPlan) -> dict[str, Any]:
+    """What the chain keeps in the push stamp: where the release now is on the Hub."""
+    result = pushed.model.result or {}
+    return {
+        "commit": result.get("commit"),
+        "url": result.get("url"),
+        "pr_url": result.get("pr_url"),
+        "repo_id": pushed.model.repo_id,
+        "revision": pushed.model.revision,
+        "tag": pushed.model.tag,
+        "card_only": pushed.card_only,
+        "files_sent": result.get("files_sent"),
+        "bytes_sent": result.get("bytes_sent"),
+        "adapter": pushed.adapter.result if pushed.adapter else None,
+        "pushed_at": now(),
+    }
