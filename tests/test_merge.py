@@ -312,7 +312,7 @@ def test_stage_peft_strategy_bf16_untied(release, bases: dict[str, Path]) -> Non
     )
     record = run_stage("merge", config, layout).sections["merge"]
     assert record.strategy == "peft"
-    # bf16 merges are judged relative to the adapter's own effect on the logits (pipeline/parity_gate.py)
+    # bf16 merges are judged relative to the adapter's own effect on the logits (pipeline/judgments.py)
     assert record.parity_gate.model_dump() == {"measure": "relative_to_adapter_effect", "bound": 0.25}
     assert record.parity_adapter_effect > 0
     assert record.parity_max_abs_diff / record.parity_adapter_effect <= 0.25
