@@ -37,7 +37,7 @@ def release_state(layout: Layout, config: ReleaseConfig | None = None) -> dict[s
         stamp = read_stamp(layout.stamps_dir, stage.name)
         sections = [section for section in stage.owns if section != "waivers"]
         if sections:
-            recorded = results is not None and all(getattr(results, section) is not None for section in sections)
+            recorded = results is not None and any(getattr(results, section) is not None for section in sections)
             state[stage.name] = "done" if recorded else "—"
         elif stage.name == "card":
             state[stage.name] = "rendered" if layout.readme.is_file() else "—"

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from test_card_records import bad_card_record, realistic_record, write_record
 from typer.testing import CliRunner
 
-from pipeline.checks import CHECKS, run_checks
+from pipeline.checks import CHECKS, check, run_checks
+from pipeline.checks.chat_template import turn_end
 from pipeline.cli import app
 from pipeline.config import load_config
-from pipeline.results import FileEntry, read_results, write_results
+from pipeline.results import FileEntry, RehearsalRecord, Waiver, read_results, write_results
 from pipeline.stages.card import render_card
+from pipeline.stages.check import run as run_check_stage
 
 KTO = {"model": {"base_model": "Qwen/Qwen3-0.6B", "dtype": "bfloat16"}, "method": {"name": "kto", "beta": 0.1}}
 runner = CliRunner()
@@ -335,3 +341,108 @@ def test_a_corrupt_weights_file_is_a_failed_check_not_a_crash(tiny_bundle):
     failed = {item.id: item.found for item in run_checks(config, layout).failures}
 
     assert failed["parameter_count"].startswith("model.safetensors has a corrupt safetensors header (")
+
+
+def test_a_model_check_on_the_files_imports_no_torch(tiny_bundle):
+    """The model gates render the chat template with transformers' own renderer, which needs no torch."""
+    config, layout = tiny_bundle
+    probe = (
+        "import json, sys\n"
+        "from pipeline.checks import run_checks\n"
+        "from pipeline.config import load_config\n"
+        "from pipeline.layout import Layout\n"
+        f"report = run_checks(load_config({config.name!r}), Layout.for_release({layout.name!r}), for_push=True)\n"
+        "heavy = ('torch', 'trl', 'peft', 'datasets', 'lm_eval', 'accelerate')\n"
+        "print(json.dumps({'failures': [i.line() for i in report.failures], 'passed': report.passed,\n"
+        "    'heavy': sorted(m for m in sys.modules if m.split('.')[0] in heavy)}))\n"
+    )
+    env = {**os.environ, "PUBCTL_ROOT": str(layout.root)}
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], cwd=layout.root, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result["heavy"] == [] and result["failures"] == []
+    assert {"chat_template", "generation_eos"} <= set(result["passed"])
+
+
+# ------------------------------------------------------------------ the registry
+def test_checks_are_registered_in_report_order_each_with_its_family():
+    """The order is what the report, the card's waiver table and a bad --allow's list of ids follow."""
+    assert list(CHECKS) == [
+        "training_ran", "samples_min", "loss_finite", "loss_not_zero", "runtime_consistent",
+        "model_files", "parameter_count", "dtype_match", "architecture_match", "merge_parity",
+        "chat_template", "generation_eos",
+        "benchmark_fields", "metric_range", "near_chance", "eval_subset", "eval_not_train", "throughput_device",
+        "model_index_parses", "no_template_syntax", "card_current",
+        "base_model_hub_id", "not_rehearsal",
+    ]  # fmt: skip
+    families = [entry.family for entry in CHECKS.values()]
+    assert list(dict.fromkeys(families)) == ["training", "model", "tokenizer", "evaluation", "card", "publish"]
+    assert all(entry.id == key and entry.description for key, entry in CHECKS.items())
+    assert [entry.id for entry in CHECKS.values() if entry.warning] == ["near_chance", "eval_subset"]
+    assert [entry.id for entry in CHECKS.values() if not entry.waivable] == ["not_rehearsal"]
+    assert [entry.id for entry in CHECKS.values() if entry.push_only] == ["base_model_hub_id", "not_rehearsal"]
+
+
+def test_a_check_id_is_registered_once():
+    with pytest.raises(ValueError, match="registered twice"):
+        check("samples_min", "a second gate under a taken id")(lambda context, out: None)
+
+
+# --------------------------------------------------------------------- the stage
+def test_the_check_stage_prints_the_report_and_returns_its_summary(make_config, project, capsys):
+    config, layout = _bundle(make_config, project, realistic_record("stage"))
+
+    result = run_check_stage(config, layout, allow={})
+
+    lines = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"\d+ passed, 0 failed, 0 waived, 0 warnings, \d+ skipped", result.summary)
+    assert lines[-1] == f"stage: {result.summary}"
+    assert "skipped  base_model_hub_id: not a push" in lines
+    assert dict(result.sections) == {}  # the waivers were recorded before the gates ran, not after
+
+
+def test_not_rehearsal_cannot_be_waived(make_config, project):
+    record = realistic_record("rehearsed")
+    record.waivers = [Waiver(check="not_rehearsal", reason="recorded by hand")]
+    record.rehearsal = RehearsalRecord(
+        of="qwen3-0.6b-kto", config_sha256="0" * 64, base_model="Qwen/Qwen3-0.6B", model_files="hub",
+        layers=2, real_layers=28, random_parameters=1000, dataset="x/y", data_source="hub", rows=4,
+        offline=True, tasks={"hellaswag": "hellaswag"},
+    )  # fmt: skip
+    config, layout = _bundle(make_config, project, record, {"checks": {"allow": None}})
+
+    report = run_checks(config, layout, for_push=True, card_only=True)
+
+    assert [item.id for item in report.failures] == ["not_rehearsal"] and not report.waived
+    result = runner.invoke(app, ["check", "rehearsed", "--allow", "not_rehearsal=please"])
+    assert result.exit_code == 2
+    assert "not_rehearsal cannot be waived" in result.output
+
+
+# ---------------------------------------------------------- chat template endings
+ADDED = ["<|user|>", "<|assistant|>", "<|end|>", "<|return|>", "<|endoftext|>"]
+
+
+def test_the_end_of_turn_is_the_token_after_the_last_answer():
+    """gpt-oss ends a final answer with <|return|>, an earlier one with <|end|>: training data ends with the first."""
+    template = (
+        "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}"
+        "{% if loop.last and m.role == 'assistant' %}<|return|>{% else %}<|end|>{% endif %}{% endfor %}"
+    )
+    assert turn_end(template, {"eos_token": "<|endoftext|>"}, ADDED).token == "<|return|>"
+
+
+def test_a_turn_closed_only_by_the_next_one_ends_with_that_token():
+    """GLM writes nothing after an answer: the next turn's <|user|> is what stops generation."""
+    template = "{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}{% endfor %}"
+    assert turn_end(template, {}, ADDED).token == "<|user|>"
+
+
+def test_special_tokens_are_template_variables_and_errors_are_reported():
+    template = "{% for m in messages %}{{ m.content }}{{ eos_token }}{% endfor %}"
+    assert turn_end(template, {"eos_token": {"content": "<|endoftext|>"}}, ADDED).token == "<|endoftext|>"
+    assert turn_end("{% for m in messages %}{{ m.role }}{% endfor %}", {}, ADDED).token is None
+    failed = turn_end("{{ raise_exception('a system message is required') }}", {}, ADDED)
+    assert failed.error == "TemplateError: a system message is required" and failed.token is None

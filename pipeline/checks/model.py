@@ -1,0 +1,138 @@
+"""Model gates: the record's files, parameter count, dtype and architecture, and the merge's parity.
+
+Each compares the model section of the record with itself and, where the merged
+model is on disk, with its files (sizes, sha256, safetensors headers, config.json).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from pipeline.checks.registry import check
+from pipeline.hashing import sha256_file
+from pipeline.judgments import PARITY_OPTIONS, describe_parity, parity_value
+from pipeline.safetensors_dtypes import DTYPE_NAMES, NAME_BYTES
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pipeline.checks.context import CheckContext
+    from pipeline.checks.report import Outcome
+    from pipeline.results import ModelRecord
+
+# A safetensors file is its tensors plus an 8-byte length and a JSON header (tens of KB);
+# mixed-precision norms may add a little: 2% and 64 KiB per file cover both.
+SIZE_SLACK = 1.02
+HEADER_SLACK_BYTES = 65536
+
+
+@check("model_files", "the record lists the model's files, none empty; local files match size and sha256")
+def model_files(ctx: CheckContext, out: Outcome) -> None:
+    model = ctx.results.model
+    if model is None:
+        out.fail("no model section in results.json", "the merged model's record (pubctl merge)")
+        return
+    empty = [f.path for f in model.files if f.size <= 0]
+    if not model.files:
+        out.fail("no files listed", "the merged model's files with sizes and sha256")
+    elif not any(f.path.endswith(".safetensors") for f in model.files):
+        out.fail("no *.safetensors among the files", "the weights in safetensors format")
+    if empty:
+        out.fail(f"empty files: {', '.join(empty)}", "non-empty files")
+    if ctx.has_model:  # without the files, the record alone is what a card bundle can be checked against
+        _files_match_record(model, ctx.model_dir, out)
+
+
+def _files_match_record(model: ModelRecord, folder: Path, out: Outcome) -> None:
+    for entry in model.files:
+        path = folder / entry.path
+        if not path.is_file():
+            out.fail(f"{entry.path} listed but missing from {folder}", "every listed file")
+        elif path.stat().st_size != entry.size:
+            out.fail(f"{entry.path} is {path.stat().st_size:,} bytes, recorded {entry.size:,}", "the recorded size")
+        elif sha256_file(path) != entry.sha256:
+            out.fail(f"{entry.path} sha256 differs from the record", "the recorded sha256")
+
+
+@check("parameter_count", "the recorded parameter count matches the weights' bytes and the safetensors headers")
+def parameter_count(ctx: CheckContext, out: Outcome) -> None:
+    model = ctx.results.model
+    if model is None:
+        out.fail("no model section", "a measured parameter count")
+    elif model.parameters <= 0:
+        out.fail(f"{model.parameters} parameters", "the count measured on the merged weights")
+    else:
+        _count_fits_recorded_bytes(model, out)
+    # The record's own consistency was checked above: only the exact count needs the files.
+    if ctx.without_model(out, partly=True):
+        return
+    if ctx.weights.unreadable:
+        out.fail("; ".join(ctx.weights.unreadable), "safetensors files whose headers parse")
+    elif not ctx.weights.headers:
+        out.fail(f"no *.safetensors in {ctx.model_dir}", "the merged weights")
+    else:
+        count = sum(math.prod(t["shape"]) for t in ctx.weights.tensors)
+        if model is not None and count != model.parameters:
+            out.fail(f"{count:,} parameters in the safetensors headers", f"{model.parameters:,} as recorded")
+
+
+def _count_fits_recorded_bytes(model: ModelRecord, out: Outcome) -> None:
+    """The recorded count times the dtype's size must be what the recorded weight files hold."""
+    weights = [f for f in model.files if f.path.endswith(".safetensors")]
+    itemsize = NAME_BYTES.get(model.dtype)
+    if not weights or not itemsize:  # model_files and dtype_match report those
+        return
+    stored = sum(f.size for f in weights)
+    low = model.parameters * itemsize
+    if not low <= stored <= low * SIZE_SLACK + HEADER_SLACK_BYTES * len(weights):
+        out.fail(
+            f"{model.parameters:,} parameters recorded but {stored:,} bytes of {model.dtype} weights "
+            f"(about {stored / itemsize:,.0f} parameters)",
+            "the recorded count to match the weight files",
+        )
+
+
+@check("dtype_match", "the recorded dtype matches the safetensors tensors")
+def dtype_match(ctx: CheckContext, out: Outcome) -> None:
+    model = ctx.results.model
+    if model is not None and model.dtype not in NAME_BYTES:
+        out.fail(f"dtype {model.dtype!r}", f"one of {', '.join(NAME_BYTES)}")
+    # A known dtype name proves nothing about the weights: without them the check did not run.
+    if ctx.without_model(out):
+        return
+    weights = ctx.weights
+    if weights.unreadable or not weights.headers:  # parameter_count reports weights it cannot read
+        return
+    floats: dict[str, int] = {}
+    for t in weights.tensors:
+        if t["dtype"] in DTYPE_NAMES:
+            floats[DTYPE_NAMES[t["dtype"]]] = floats.get(DTYPE_NAMES[t["dtype"]], 0) + math.prod(t["shape"])
+    main = max(sorted(floats), key=floats.__getitem__) if floats else None
+    if model is not None and main != model.dtype:
+        out.fail(f"weights mostly {main}", f"{model.dtype} as recorded")
+
+
+@check("architecture_match", "the recorded architecture matches config.json")
+def architecture_match(ctx: CheckContext, out: Outcome) -> None:
+    if ctx.without_model(out):
+        return
+    architectures = ctx.model_json("config.json").get("architectures") or []
+    model = ctx.results.model
+    if model is not None and model.architecture not in architectures:
+        out.fail(f"config.json architectures {architectures}", f"{model.architecture!r}")
+
+
+@check("merge_parity", "merged logits match adapter-on-base within the tolerance")
+def merge_parity(ctx: CheckContext, out: Outcome) -> None:
+    merge = ctx.results.merge
+    if merge is None:
+        out.fail("no merge section in results.json", "a parity measurement (pubctl merge)")
+        return
+    model = ctx.results.model
+    measure, bound = ctx.config.merge.parity_gate(model.dtype if model else ctx.config.model.dtype)
+    found = parity_value(measure, merge.parity_max_abs_diff, merge.parity_adapter_effect)
+    if found is None:
+        out.fail("no parity_adapter_effect in the merge record", "a re-run of pubctl merge")
+    elif not math.isfinite(found) or found > bound:
+        out.fail(describe_parity(measure, found), f"at most {bound:g} ({PARITY_OPTIONS[measure]})")
