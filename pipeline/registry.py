@@ -57,6 +57,12 @@ class Registry(Mapping[str, T], Generic[T]):
     def __getitem__(self, name: str) -> T:
         return self._entries[name]
 
+    def __setitem__(self, name: str, entry: T) -> None:
+        """Replace a registered entry (a test swapping a method's trainer); new names go through :meth:`add`."""
+        if name not in self._entries:
+            raise KeyError(f"{self.what} {name!r} is not registered; add it with add()")
+        self._entries[name] = entry
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
 

@@ -10,16 +10,13 @@ a rewrite by an older one within the same schema version.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pipeline.atomic import atomic_write_text, locked
 from pipeline.errors import ResultsError
 
 SCHEMA_VERSION = 1
@@ -340,49 +337,12 @@ def write_results(path: Path, results: Results) -> None:
     atomic_write_text(path, results.to_json())
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text so readers see the old content or the new, never a partial file."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            Path(tmp).unlink()
-        raise
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Serialise read-modify-write cycles of one record between processes (POSIX)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # Windows: a single writer is the documented use
-        yield
-        return
-    with (path.parent / f".{path.name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def update_results(path: Path, release: str, **sections: Any) -> Results:
     """Replace the given top-level sections (model=..., training=..., waivers=...) and keep the rest."""
     unknown = (set(sections) - set(Results.model_fields)) | ({"schema_version", "release"} & set(sections))
     if unknown:
         raise ValueError(f"not record sections: {sorted(unknown)}")
-    with _locked(path):
+    with locked(path):
         results = read_or_new(path, release)
         for key, value in sections.items():
             setattr(results, key, value)

@@ -1,7 +1,7 @@
-"""Resolving the config's model and dataset references to local files.
+"""Fetching what a model reference (pipeline.refs) names onto local disk.
 
-``builtin:`` names resolve to the embedded demo; local paths are used as they
-are; Hub ids are fetched with huggingface_hub (snapshot_download), which also
+``builtin:`` models are built from the embedded recipe; local folders are used as
+they are; Hub ids are fetched with huggingface_hub (snapshot_download), which also
 pins the commit sha recorded as provenance. A failed download becomes one
 clear UsageError (exit 2) that says what could not be fetched and why, instead
 of a traceback from deep inside transformers.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pipeline.errors import UsageError
 from pipeline.layout import Layout
-from pipeline.refs import DataRef, ModelRef
+from pipeline.refs import ModelRef
 
 MODEL_FILES = ("*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "*.tiktoken", "*.py")
 
@@ -75,8 +75,3 @@ def resolve_model(reference: str, revision: str | None, layout: Layout) -> Resol
         raise download_error("model", reference, revision, exc) from None
     # snapshot folders are named after the commit sha they hold
     return ResolvedModel(reference, folder, folder.name)
-
-
-def resolve_dataset_file(reference: str, layout: Layout) -> Path | None:
-    """Local file of a builtin or local dataset reference; None for a Hub dataset id."""
-    return DataRef.parse(reference, layout.root).local_file()

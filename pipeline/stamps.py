@@ -28,8 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline.atomic import atomic_write_text
 from pipeline.hashing import sha256_file, visible_files
-from pipeline.results import atomic_write_text
 
 if TYPE_CHECKING:
     from pipeline.layout import Layout

@@ -26,7 +26,8 @@ from pipeline.data_schemas import normalise_schema
 from pipeline.errors import UsageError
 from pipeline.hashing import sha256_file
 from pipeline.prompt_fit import fit_prompts
-from pipeline.sources import download_error, resolve_dataset_file
+from pipeline.refs import DataRef
+from pipeline.sources import download_error
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -142,7 +143,7 @@ def _load_hub(repo_id: str, subset: str | None, split: str, revision: str | None
 def load_source(config: ReleaseConfig, layout: Layout) -> tuple[Dataset, Dataset | None, SourceInfo]:
     """The raw train split, the raw eval split (data.eval_split only) and where they came from."""
     data = config.data
-    local = resolve_dataset_file(data.train, layout)
+    local = DataRef.parse(data.train, layout.root, subset=data.subset).local_file()
     if local is not None:
         if not local.is_file():
             raise UsageError(f"data.train: {local} is a folder; point it at a .json, .jsonl or .parquet file.")

@@ -86,8 +86,8 @@ def test_qwen3_0_6b_kto_rehearses_offline_on_ultrafeedback_rows(
     # The ultrafeedback rows were trained as conversations: the prompt split off the whole-conversation columns.
     assert results.training is not None
     dataset = results.training.datasets[0]
-    assert dataset.model_extra["conversational"] is True
-    assert results.training.steps == 2 and results.training.model_extra["epochs_completed"] > 0
+    assert dataset.conversational is True
+    assert results.training.steps == 2 and results.training.epochs_completed > 0
     # The merged model keeps Qwen3's stop list and its chat template.
     generation = json.loads((layout.merged_model_dir / "generation_config.json").read_text(encoding="utf-8"))
     assert generation["eos_token_id"] == [151645, 151643]

@@ -17,11 +17,11 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline import release
+from pipeline.atomic import atomic_write_bytes, atomic_write_text
 from pipeline.cli import app
 from pipeline.config import ReleaseConfig, load_config
 from pipeline.errors import CheckFailed, StageFailed, UsageError
 from pipeline.layout import Layout
-from pipeline.results import atomic_write_bytes, atomic_write_text
 from pipeline.stage import StageResult, load_entry
 from pipeline.stages import STAGE_NAMES
 from pipeline.stamps import read_stamp

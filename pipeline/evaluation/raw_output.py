@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipeline.atomic import atomic_write_text
 from pipeline.errors import StageFailed
 from pipeline.evaluation.harness import merge_runs
-from pipeline.results import atomic_write_text
 
 
 def to_json(data: Any) -> str:

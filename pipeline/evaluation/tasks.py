@@ -21,6 +21,7 @@ import yaml
 
 from pipeline.config import BUILTIN_TASKS
 from pipeline.errors import UsageError
+from pipeline.refs import project_path
 
 LM_EVAL_INCLUDE = "lm_eval:"
 """Prefix of an include that names a file in the installed lm_eval/tasks folder."""
@@ -186,8 +187,7 @@ def prepare_task_source(include_path: str | None, root: Path, workdir: Path) -> 
     if include_path == BUILTIN_TASKS:
         folder = materialize_tasks(builtin_tasks_dir(), workdir / "tasks")
         return TaskSource(folder, False, True, folder_digest(builtin_tasks_dir()))
-    folder = Path(include_path).expanduser()
-    folder = folder if folder.is_absolute() else root / folder
+    folder = project_path(include_path, root)
     if not folder.is_dir():
         raise UsageError(
             f"evaluation.include_path: {include_path!r} is not a folder ({folder} does not exist); give a folder "

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import UsageError
+from pipeline.refs import DataRef
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -41,8 +42,6 @@ class DataSample:
 
 def sample_data(config: ReleaseConfig, layout: Layout, options: RehearsalOptions, target: Path) -> DataSample:
     """Write the first ``options.rows`` rows to ``target`` (a .parquet path); rewritten only when they changed."""
-    from pipeline.sources import resolve_dataset_file
-
     data = config.data
     problem = offline_data_problem(config, layout.root, options)
     if problem:
@@ -53,8 +52,9 @@ def sample_data(config: ReleaseConfig, layout: Layout, options: RehearsalOptions
             raise UsageError(f"--data {options.data}: no such file ({local}).")
         source = f"local file {local}"
     else:
-        local = resolve_dataset_file(data.train, layout)
-        source = data.train if data.train.startswith("builtin:") else f"local file {local}"
+        ref = DataRef.parse(data.train, layout.root)
+        local = ref.local_file()
+        source = data.train if ref.is_builtin else f"local file {local}"
     if local is not None:
         from pipeline.training_data import load_local_file
 
@@ -84,11 +84,8 @@ def sample_data(config: ReleaseConfig, layout: Layout, options: RehearsalOptions
 
 def offline_data_problem(config: ReleaseConfig, root: Path, options: RehearsalOptions) -> str | None:
     """Why an offline rehearsal cannot get rows of the training data, or None."""
-    from pipeline.layout import Layout
-    from pipeline.sources import resolve_dataset_file
-
     train = config.data.train
-    if not options.offline or options.data is not None or resolve_dataset_file(train, Layout(root, "")) is not None:
+    if not options.offline or options.data is not None or not DataRef.parse(train, root).is_hub:
         return None
     return (
         f"data.train {train!r} is a Hub dataset and the rehearsal is offline: give a local file in its "

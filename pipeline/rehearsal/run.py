@@ -101,10 +101,11 @@ def _derived_config(
     """The rehearsal's config, written under runs/NAME-rehearsal/config/, and the record of what it shrank."""
     import torch
 
+    from pipeline.atomic import atomic_write_text
     from pipeline.config import load_config
     from pipeline.precision import computes_natively
     from pipeline.rehearsal.derive import derive_config
-    from pipeline.results import RehearsalRecord, atomic_write_text
+    from pipeline.results import RehearsalRecord
 
     root = layout.root
     data, changes, tasks = derive_config(

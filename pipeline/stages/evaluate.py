@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pipeline.atomic import atomic_write_text
 from pipeline.config import ReleaseConfig, TaskSpec
 from pipeline.errors import UsageError
 from pipeline.evaluation.harness import HARNESS, HarnessSettings, harness_version, run_lm_eval
@@ -30,7 +31,6 @@ from pipeline.results import (
     EvaluatedBase,
     EvaluationRecord,
     EvaluationSettings,
-    atomic_write_text,
     read_or_new,
 )
 from pipeline.sources import ResolvedModel, resolve_model

@@ -29,6 +29,7 @@ from pipeline.markdown import (
     signed,
     size,
 )
+from pipeline.refs import project_path
 
 if TYPE_CHECKING:
     from jinja2.bccache import FileSystemBytecodeCache
@@ -71,8 +72,7 @@ def card_environment(template: str, layout: Layout) -> tuple[SandboxedEnvironmen
 
 def user_template(name: str, default_dir: Path, root: Path) -> Path:
     """card.template as a path outside templates/; it must exist and must not shadow the default it extends."""
-    user = Path(name).expanduser()
-    user = user if user.is_absolute() else root / user
+    user = project_path(name, root)
     if not user.is_file():
         raise UsageError(
             f"card.template {name!r}: no template at {default_dir / name} or {user}. Name a file in "

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline.atomic import atomic_write_bytes, atomic_write_text
 from pipeline.errors import CheckFailed
 from pipeline.layout import Layout
-from pipeline.results import atomic_write_bytes, atomic_write_text, read_results
+from pipeline.results import read_results
 from pipeline.stage import StageResult
 from pipeline.stages.card.context import build_context, method_spec
 from pipeline.stages.card.environment import card_environment, method_partial, render_body

@@ -22,11 +22,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipeline import __version__
+from pipeline.atomic import atomic_write_text
 from pipeline.errors import CheckFailed, StageFailed, UsageError
 from pipeline.hub_client import current_token
 from pipeline.layout import Layout
 from pipeline.provenance import git_commit
-from pipeline.results import atomic_write_text
 from pipeline.stage import StageResult
 from pipeline.stages.push.files import adapter_files, model_files
 from pipeline.stages.push.output import print_checks, print_plan
@@ -38,33 +38,14 @@ if TYPE_CHECKING:
     from pipeline.hub_client import LocalFile
 
 
-def run(
-    config: ReleaseConfig,
-    layout: Layout,
-    *,
-    dry_run: bool = False,
-    card_only: bool = False,
-    revision: str | None = None,
-    tag: str | None = None,
-    private: bool | None = None,
-    create_pr: bool | None = None,
-    message: str | None = None,
-) -> StageResult:
-    """The stage entry: :func:`publish`, and what the chain keeps of it (a dry run is not stamped)."""
-    pushed = publish(
-        config,
-        layout,
-        dry_run=dry_run,
-        card_only=card_only,
-        revision=revision,
-        tag=tag,
-        private=private,
-        create_pr=create_pr,
-        message=message,
-    )
-    # A dry run sent nothing: there are no facts of a push to keep.
-    details = None if dry_run else stamp_details(pushed)
-    return StageResult(summary=pushed.summary, details=details, stamped=not dry_run)
+def run(config: ReleaseConfig, layout: Layout, **options: Any) -> StageResult:
+    """The stage entry: :func:`publish` with the same options, and what the chain keeps of it.
+
+    A dry run sent nothing: there are no facts of a push to keep, and no stamp.
+    """
+    pushed = publish(config, layout, **options)
+    details = None if pushed.dry_run else stamp_details(pushed)
+    return StageResult(summary=pushed.summary, details=details, stamped=not pushed.dry_run)
 
 
 def publish(

@@ -62,7 +62,7 @@ class RuntimeClock(TrainerCallback):
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         if not state.is_world_process_zero:
             return
-        from pipeline.results import atomic_write_text
+        from pipeline.atomic import atomic_write_text
 
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if folder.is_dir():

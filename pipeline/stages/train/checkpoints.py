@@ -42,7 +42,7 @@ def run_fingerprint(config: ReleaseConfig) -> str:
 
 def claim_train_dir(config: ReleaseConfig, layout: Layout, *, resume: bool) -> None:
     """Start over (--no-resume) or check that the checkpoints there belong to this run before resuming."""
-    from pipeline.results import atomic_write_text
+    from pipeline.atomic import atomic_write_text
 
     checkpoints = sorted(layout.train_dir.glob("checkpoint-*")) if layout.train_dir.is_dir() else []
     run_file = layout.train_dir / RUN_FILE

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import PubctlError, StageFailed, UsageError
+from pipeline.refs import project_path
 
 if TYPE_CHECKING:
     from pipeline.config import ReleaseConfig
@@ -52,8 +53,7 @@ def launch_command(config: ReleaseConfig, layout: Layout, *, resume: bool, on_gp
         command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(launcher.num_processes)]
         command += ["--main_process_port", port]
         if launcher.config_file:
-            config_file = Path(launcher.config_file).expanduser()
-            config_file = config_file if config_file.is_absolute() else layout.root / config_file
+            config_file = project_path(launcher.config_file, layout.root)
             if not config_file.is_file():
                 raise UsageError(f"training.launcher.config_file: no accelerate config at {config_file}.")
             command += ["--config_file", str(config_file)]
@@ -115,7 +115,7 @@ def _report(payload: dict[str, Any]) -> bool:
     if not path:
         return False
     if int(os.environ.get("RANK", "0")) == 0:
-        from pipeline.results import atomic_write_text
+        from pipeline.atomic import atomic_write_text
 
         atomic_write_text(Path(path), json.dumps(payload))
     return True
