@@ -16,6 +16,7 @@ stage only asks whether there is one, and every message it raises is scrubbed of
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -70,9 +71,23 @@ def publish(
     files = model_files(layout, card_only=card_only)
     adapter = adapter_files(config, layout) if config.hub.adapter_repo_id and not card_only else None
     title = message or config.hub.commit_message or default_message(config, layout, card_only=card_only)
-    if dry_run:
-        return _plan_only(config, layout, console, options, checks, files, adapter, title)
-    return _push(config, layout, console, options, checks, files, adapter, title)
+    prepared = _Prepared(options, checks, files, adapter, title)
+    return _plan_only(config, layout, console, prepared) if dry_run else _push(config, layout, console, prepared)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What a plan and a push both start from."""
+
+    options: PushOptions
+    checks: dict[str, Any]
+    """The gates' verdict (gate_verdict)."""
+    files: list[LocalFile]
+    """The model repository's files."""
+    adapter_files: list[LocalFile] | None
+    """The adapter repository's files, when hub.adapter_repo_id is set."""
+    title: str
+    """The commit title."""
 
 
 def push_options(
@@ -96,18 +111,16 @@ def push_options(
     return PushOptions(revision or hub.revision, hub.private if private is None else private, tag, create_pr, card_only)
 
 
-def _plan_only(
-    config: ReleaseConfig,
-    layout: Layout,
-    console: Console,
-    options: PushOptions,
-    checks: dict[str, Any],
-    files: list[LocalFile],
-    adapter_local: list[LocalFile] | None,
-    title: str,
-) -> PushPlan:
+def _plan_only(config: ReleaseConfig, layout: Layout, console: Console, prepared: _Prepared) -> PushPlan:
     from huggingface_hub import HfApi
 
+    options, checks, files, adapter_local, title = (
+        prepared.options,
+        prepared.checks,
+        prepared.files,
+        prepared.adapter_files,
+        prepared.title,
+    )
     api = HfApi()
     model = plan(api, "model", config.hub.repo_id, files, title, options)
     adapter = None
@@ -120,18 +133,16 @@ def _plan_only(
     return result
 
 
-def _push(
-    config: ReleaseConfig,
-    layout: Layout,
-    console: Console,
-    options: PushOptions,
-    checks: dict[str, Any],
-    files: list[LocalFile],
-    adapter_local: list[LocalFile] | None,
-    title: str,
-) -> PushPlan:
+def _push(config: ReleaseConfig, layout: Layout, console: Console, prepared: _Prepared) -> PushPlan:
     from huggingface_hub import HfApi
 
+    options, checks, files, adapter_local, title = (
+        prepared.options,
+        prepared.checks,
+        prepared.files,
+        prepared.adapter_files,
+        prepared.title,
+    )
     hub = config.hub
     _refuse_failed_gates(config, console, checks)
     if not current_token():
