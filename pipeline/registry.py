@@ -45,12 +45,17 @@ class Registry(Mapping[str, T], Generic[T]):
         except KeyError:
             raise UsageError(self.unknown(name, source=source)) from None
 
-    def unknown(self, name: str, *, source: str = "") -> str:
-        """The message for a name that is not registered."""
+    def closest(self, name: str) -> str | None:
+        """The registered name ``name`` was most likely meant to be, or None."""
         close = difflib.get_close_matches(name, list(self._entries), n=1)
         if not close:  # 'SimPO' for 'simpo': case is the commonest slip
             close = [key for key in self._entries if key.lower() == name.lower()][:1]
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        return close[0] if close else None
+
+    def unknown(self, name: str, *, source: str = "") -> str:
+        """The message for a name that is not registered."""
+        close = self.closest(name)
+        hint = f" Did you mean '{close}'?" if close else ""
         where = f"{source}: " if source else ""
         return f"{where}unknown {self.what} '{name}'; known: {', '.join(self._entries)}.{hint}"
 

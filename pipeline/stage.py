@@ -6,7 +6,7 @@ A stage is one contract from (config, layout) to the record sections it owns:
 - ``owns``: the record sections only it writes (facts flow forward: a stage reads
   the config and the sections of stages before it, never the other way round).
 - ``config_fields``: config sections or dotted fields whose values change its result
-  (the run options inside them that cannot, pipeline.stages.RUN_OPTIONS, are left out
+  (the run options inside them, pipeline.config.run_options.RUN_OPTIONS, are left out
   of every stamp).
 - ``packages``: libraries whose version changes its result.
 - ``files(config, layout, hasher)`` / ``outputs(...)``: hashes of the files it reads
@@ -15,7 +15,7 @@ A stage is one contract from (config, layout) to the record sections it owns:
   means "as the config says".
 - ``run(config, layout, **options) -> StageResult``.
 
-The release chain (pipeline.chain) writes the sections a stage returns, stamps it,
+The release chain (pipeline.release) writes the sections a stage returns, stamps it,
 and decides from the declarations alone whether it must run again; ``pubctl list``
 and push's stamp read the same declarations. Nothing here imports a stage's heavy
 libraries: ``run`` is imported from ``entry`` when the stage actually runs.

@@ -104,6 +104,9 @@ def test_missing_required_field(project: Path) -> None:
 def test_unknown_method(project: Path) -> None:
     message = config_error(write(project, "hub: {repo_id: a/b}\nmethod: {name: dpoo}\n"))
     assert "unknown method 'dpoo'" in message and "did you mean 'dpo'" in message
+    # A method's paper spells it in capitals; the registry suggests its name whatever the case.
+    message = config_error(write(project, "hub: {repo_id: a/b}\nmethod: {name: SimPO}\n"))
+    assert "unknown method 'SimPO'" in message and "did you mean 'simpo'" in message
 
 
 def test_empty_file(project: Path) -> None:

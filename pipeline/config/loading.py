@@ -130,8 +130,8 @@ def _describe(error: dict, loc: tuple) -> str:
         return "required field is missing"
     if kind == "union_tag_invalid":
         tag = error.get("ctx", {}).get("tag", "")
-        close = difflib.get_close_matches(str(tag), METHODS, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        close = METHODS.closest(str(tag))
+        hint = f"; did you mean '{close}'?" if close else ""
         return f"unknown method '{tag}'; known methods: {', '.join(METHODS)}{hint}"
     if kind == "union_tag_not_found":
         return f"method needs a 'name': one of {', '.join(METHODS)}"

@@ -110,7 +110,7 @@ def check_vocab(base: Checkpoint, tokenizer_size: int, tokenizer_folder: Path, r
         )
 
 
-def _identity(text: str | None) -> str | None:
+def _identity(text: str | None, root: Path | None = None) -> str | None:
     """A comparable name of a model reference: hub:org/name, builtin:name, or None when unknown."""
     if not text:
         return None
@@ -121,21 +121,22 @@ def _identity(text: str | None) -> str | None:
     builtin = _BUILTIN.search(text)
     if builtin:
         return f"builtin:{builtin['name']}".lower()
-    # peft saved the name it loaded the base by, relative to the working directory of that run.
-    if ModelRef.parse(text, Path.cwd()).is_hub:
+    # A config's reference is relative to the project root; the name peft saved (the path the train stage
+    # loaded the base from) is absolute or a Hub id, so the working directory is as good a root as any.
+    if ModelRef.parse(text, root or Path.cwd()).is_hub:
         return f"hub:{text}".lower()
     return None
 
 
-def check_same_base(adapter: Adapter, reference: str, resolved: Path) -> None:
+def check_same_base(adapter: Adapter, reference: str, resolved: Path, root: Path) -> None:
     """Refuse an adapter whose adapter_config.json names a different base than the config's.
 
     Only names pubctl can compare are checked (Hub ids, Hub cache snapshots, built-in models);
     an adapter trained from a local folder is judged by its tensor shapes alone.
     """
     recorded = _identity(adapter.base_model_name_or_path)
-    ours = _identity(reference) if not ModelRef.parse(reference, Path.cwd()).is_builtin else None
-    ours = ours or _identity(str(resolved))
+    ours = _identity(reference, root) if not ModelRef.parse(reference, root).is_builtin else None
+    ours = ours or _identity(str(resolved), root)
     if recorded and ours and recorded != ours:
         raise UsageError(
             f"The adapter in {adapter.folder} was trained on {adapter.base_model_name_or_path!r} "

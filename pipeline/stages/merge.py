@@ -145,7 +145,7 @@ def _check_inputs(config: ReleaseConfig, layout: Layout) -> _Inputs:
     dequantize = check_not_quantized(base, reference, config.merge.dequantize)
     strategy = "peft" if dequantize else config.merge.strategy
     adapter = load_adapter(adapter_dir, streaming=strategy == "streaming")
-    check_same_base(adapter, reference, resolved.path)
+    check_same_base(adapter, reference, resolved.path, layout.root)
     if not dequantize:  # packed quantized tensors have other shapes; transformers checks them when loading
         check_adapter_fits(base, adapter, reference)
     tokenizer_dir = _tokenizer_folder(adapter_dir, resolved.path)

@@ -60,7 +60,7 @@ def card_data(config: ReleaseConfig, results: Results, root: Path | None = None)
         license=config.card.license,
         language=list(config.card.language),
         datasets=hub_datasets(results.training, root) or None,
-        tags=_unique(["pubctl", "trl", method.replace("_", "-"), "lora", *config.card.tags]),
+        tags=_unique(["pubctl", "trl", method_tag(method), "lora", *config.card.tags]),
         library_name="transformers",
         pipeline_tag="text-generation",
         eval_results=eval_results or None,
@@ -103,6 +103,11 @@ def _eval_result(row: BenchmarkResult, source: str, url: str) -> EvalResult:
         source_name=source,
         source_url=url,
     )
+
+
+def method_tag(method: str) -> str:
+    """A method's Hub tag: enhanced_kto -> enhanced-kto (the model and adapter cards spell it alike)."""
+    return method.replace("_", "-")
 
 
 def _unique(items: list[str]) -> list[str]:

@@ -14,7 +14,7 @@ from pipeline.errors import UsageError
 from pipeline.layout import Layout, templates_dir
 from pipeline.refs import ModelRef
 from pipeline.stages.card.environment import render_body, sandboxed
-from pipeline.stages.card.front_matter import document, title
+from pipeline.stages.card.front_matter import document, method_tag, title
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCardData
@@ -62,5 +62,5 @@ def _card_data(config: ReleaseConfig, hub_base: str | None) -> ModelCardData:
         license=config.card.license,
         language=list(config.card.language),
         pipeline_tag="text-generation",
-        tags=sorted({"lora", "peft", "pubctl", config.method.name, *config.card.tags}),
+        tags=sorted({"lora", "peft", "pubctl", method_tag(config.method.name), *config.card.tags}),
     )
