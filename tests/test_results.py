@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import results as results_module
+from pipeline import atomic as atomic_module
 from pipeline.errors import ResultsError
 from pipeline.results import (
     MergeRecord,
@@ -120,7 +120,7 @@ def test_crash_during_write_leaves_the_old_file(tmp_path: Path, monkeypatch: pyt
     def crash(fd: int) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(results_module.os, "fsync", crash)
+    monkeypatch.setattr(atomic_module.os, "fsync", crash)
     with pytest.raises(OSError, match="disk full"):
         update_results(path, "x", waivers=[Waiver(check="a", reason="b")])
     assert path.read_bytes() == before
