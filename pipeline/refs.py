@@ -153,7 +153,8 @@ class DataRef(_Ref):
 
     @classmethod
     def parse(cls, value: str, root: Path, revision: str | None = None, subset: str | None = None) -> DataRef:
-        if (revision or "").startswith(LOCAL_DIGEST_PREFIX):  # a record's local file, maybe not checked out here
+        if (revision or "").startswith(LOCAL_DIGEST_PREFIX) and not value.startswith(BUILTIN_PREFIX):
+            # a record's local file, maybe not checked out here
             return cls(value, "local", revision, project_path(value, root), None, subset)
         kind, path, problem = _classify(value, root, BUILTIN_DATASETS, "dataset")
         if kind == "local" and path is not None and not path.exists():

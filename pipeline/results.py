@@ -51,6 +51,21 @@ class ModelRecord(Record):
     files: list[FileEntry] = Field(default_factory=list, description="Every file of the merged model.")
 
 
+# -------------------------------------------------------------------------- lineage
+class Lineage(Record):
+    """What a stage consumed and produced, by digest: the links the ``lineage`` gate follows from the training
+    run to the files on the card. Folder digests are pipeline.hashing.tree_digest; models named by reference
+    are pipeline.refs stamp keys (a built-in's recipe hash, a local folder's digest, a Hub id at a revision)."""
+
+    consumed: dict[str, str] = Field(
+        default_factory=dict,
+        description="Input name (adapter, merged_model, base_model, dataset) -> its digest when the stage read it.",
+    )
+    produced: dict[str, str] = Field(
+        default_factory=dict, description="Output name (adapter, merged_model) -> the digest of what the stage left."
+    )
+
+
 # ------------------------------------------------------------------------- training
 class DatasetRecord(Record):
     id: str = Field(description="Hub dataset id or local file the model was trained on.")
@@ -141,6 +156,7 @@ class TrainingRecord(Record):
     hardware: dict[str, Any] = Field(
         default_factory=dict, description="Where it trained: device, processes, backend and each rank's counts."
     )
+    lineage: Lineage | None = Field(None, description="The base and data it trained on, the adapter it left.")
 
 
 # ---------------------------------------------------------------------------- merge
@@ -161,6 +177,7 @@ class MergeRecord(Record):
     parity_gate: ParityGate | None = Field(None, description="How parity was judged when the merge passed it.")
     parity_compute_dtype: str | None = Field(None, description="dtype both sides of the parity were computed in.")
     dequantized: bool | None = Field(None, description="True when a quantized base was dequantized to merge.")
+    lineage: Lineage | None = Field(None, description="The adapter and base it merged, the model it left.")
 
 
 # ----------------------------------------------------------------------- evaluation
@@ -223,6 +240,7 @@ class EvaluationRecord(Record):
     throughput: ThroughputRecord | None = Field(None, description="Generation speed of the merged model.")
     settings: EvaluationSettings | None = Field(None, description="How lm-eval was run.")
     base_model: EvaluatedBase | None = Field(None, description="The base scored for base_value, when evaluated.")
+    lineage: Lineage | None = Field(None, description="The merged model (and base) it scored.")
 
 
 # ----------------------------------------------------------------------- provenance

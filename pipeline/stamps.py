@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.atomic import atomic_write_text
-from pipeline.hashing import sha256_file, visible_files
+from pipeline.hashing import sha256_file, tree_digest, visible_files
 
 if TYPE_CHECKING:
     from pipeline.layout import Layout
@@ -97,13 +97,8 @@ class FileHasher:
             return self.file(path)
         if not path.is_dir():
             return MISSING
-        digest = hashlib.sha256()
-        count = 0
-        for file in visible_files(path):
-            relative = file.relative_to(path).as_posix()
-            digest.update(f"{relative}\0{self.file(file)}\n".encode())
-            count += 1
-        return digest.hexdigest() if count else MISSING
+        entries = ((file.relative_to(path).as_posix(), self.file(file)) for file in visible_files(path))
+        return tree_digest(entries) or MISSING
 
     def save(self) -> None:
         """Persist the cache (atomic); entries for deleted files are dropped."""

@@ -375,13 +375,16 @@ def test_checks_are_registered_in_report_order_each_with_its_family():
         "chat_template", "generation_eos",
         "benchmark_fields", "metric_range", "near_chance", "eval_subset", "eval_not_train", "throughput_device",
         "model_index_parses", "no_template_syntax", "card_current",
+        "lineage",
         "base_model_hub_id", "not_rehearsal",
     ]  # fmt: skip
     families = [entry.family for entry in CHECKS.values()]
-    assert list(dict.fromkeys(families)) == ["training", "model", "tokenizer", "evaluation", "card", "publish"]
+    assert list(dict.fromkeys(families)) == [
+        "training", "model", "tokenizer", "evaluation", "card", "lineage", "publish"
+    ]  # fmt: skip
     assert all(entry.id == key and entry.description for key, entry in CHECKS.items())
     assert [entry.id for entry in CHECKS.values() if entry.warning] == ["near_chance", "eval_subset"]
-    assert [entry.id for entry in CHECKS.values() if not entry.waivable] == ["not_rehearsal"]
+    assert [entry.id for entry in CHECKS.values() if not entry.waivable] == ["lineage", "not_rehearsal"]
     assert [entry.id for entry in CHECKS.values() if entry.push_only] == ["base_model_hub_id", "not_rehearsal"]
 
 

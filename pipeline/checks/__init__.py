@@ -28,6 +28,7 @@ from pipeline.checks import model  # noqa: F401
 from pipeline.checks import tokenizer  # noqa: F401
 from pipeline.checks import evaluation  # noqa: F401
 from pipeline.checks import card  # noqa: F401
+from pipeline.checks import lineage  # noqa: F401
 from pipeline.checks import publish  # noqa: F401
 
 # isort: on

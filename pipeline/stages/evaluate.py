@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pipeline import lineage as lineage_of
 from pipeline.atomic import atomic_write_text
 from pipeline.config import ReleaseConfig, TaskSpec
 from pipeline.errors import UsageError
@@ -160,6 +161,9 @@ def run(
     )
     dtype = config.model.dtype
     previous = read_or_new(layout.results, config.name).evaluation  # a corrupt record fails now, not after hours
+    consumed = {"merged_model": lineage_of.folder(model_dir)}
+    if base is not None:  # the base scored for base_value
+        consumed["base_model"] = lineage_of.base_model_key(config, layout, base.revision)
 
     with tempfile.TemporaryDirectory(prefix="pubctl-eval-") as workdir:
         source = prepare_task_source(evaluation.include_path, layout.root, Path(workdir))
@@ -205,6 +209,7 @@ def run(
         throughput=throughput,
         settings=EvaluationSettings(**settings.as_dict(), dtype=dtype, include_path=evaluation.include_path),
         base_model=EvaluatedBase(reference=base.reference, revision=base.revision) if base is not None else None,
+        lineage=lineage_of.lineage(consumed),
     )
     return StageResult(summary=_summary(record), sections={"evaluation": record})
 

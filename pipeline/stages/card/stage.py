@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.atomic import atomic_write_bytes, atomic_write_text
 from pipeline.errors import CheckFailed
+from pipeline.hashing import sha256_file
 from pipeline.layout import Layout
 from pipeline.results import read_results
 from pipeline.stage import StageResult
@@ -70,6 +71,8 @@ def render(config: ReleaseConfig, layout: Layout, *, reuse_plots: bool = False) 
     env, template_name = card_environment(config.card.template, layout)
     context = build_context(config, layout, results, plots)
     context["method_partial"] = method_partial(env, context["method_name"])
+    # The card names the exact record it describes: the lineage gate and any reader can check the two match.
+    context["record_sha256"] = sha256_file(layout.results)
     body = render_body(env, template_name, context)
     readme = document(card_data(config, results, layout.root), body)
     return RenderedCard(readme=readme, plots={plot.name: plot.png for plot in plots})
