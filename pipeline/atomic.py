@@ -18,10 +18,44 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def _umask() -> int:
+    # os.umask can only be read by setting it; set it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def normal_mode(directory: bool = False) -> int:
+    """The permissions open() or mkdir() would give a new file or folder (mkstemp/mkdtemp make them private)."""
+    return (0o777 if directory else 0o666) & ~_umask()
+
+
+def private_to_normal(path: Path) -> Path:
+    """Give a folder made by tempfile.mkdtemp (0700) the permissions a plain mkdir would have: it becomes the
+    published model folder when it is renamed into place."""
+    path.chmod(normal_mode(directory=True))
+    return path
+
+
+def normalise_modes(folder: Path) -> None:
+    """Give every file and folder under ``folder`` open()'s and mkdir()'s permissions.
+
+    safetensors writes its files 0600 and tempfile.mkdtemp its folders 0700: a model or adapter folder
+    renamed into place from staging would otherwise be readable by its owner alone.
+    """
+    folder.chmod(normal_mode(directory=True))
+    for path in folder.rglob("*"):
+        if not path.is_symlink():
+            path.chmod(normal_mode(directory=path.is_dir()))
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp's file is 0600; the record, the card and the stamps are no secret, and a card bundle is
+        # committed: they get what open() would give (which also mends files earlier versions left 0600).
+        os.fchmod(fd, normal_mode())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

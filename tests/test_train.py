@@ -246,14 +246,18 @@ def test_resume_skips_a_checkpoint_left_half_written(project: Path) -> None:
     (layout.train_dir / "checkpoint-6").mkdir()  # transformers had only created the folder
     assert last_checkpoint(layout) == str(layout.train_dir / "checkpoint-2")
     config = load_config("demo", project)
-    assert checkpoint_progress(config, last_checkpoint(layout)) == (2, 1.5)
+    progress = checkpoint_progress(config, last_checkpoint(layout))
+    assert (progress.step, progress.runtime, progress.complete) == (2, 1.5, False)
 
 
 @pytest.mark.slow
-def test_resume_refuses_checkpoints_of_another_run_and_a_finished_run(train) -> None:
-    train(small("dpo", training={"max_steps": 2, "save_steps": 2}))
-    with pytest.raises(UsageError, match="already holds the whole run"):
-        train(small("dpo", training={"max_steps": 2, "save_steps": 2}))
+def test_resume_refuses_checkpoints_of_another_run_and_finishes_from_a_complete_one(train) -> None:
+    first, _ = train(small("dpo", training={"max_steps": 2, "save_steps": 2}))
+    # Its last checkpoint holds the whole run (a run stopped before it recorded itself): finished from it, no step.
+    again, _ = train(small("dpo", training={"max_steps": 2, "save_steps": 2}))
+    assert (again.steps, again.resumed_from_step, again.steps_this_run) == (2, 2, 0)
+    # The checkpoint's log: every step, without the summary the trainer logs after its last save.
+    assert again.log_history == [entry for entry in first.log_history if "train_loss" not in entry]
     with pytest.raises(UsageError, match="different training run"):
         train(small("ipo", training={"max_steps": 4, "save_steps": 2}))
 

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from pipeline.atomic import private_to_normal
 from pipeline.layout import cache_root
 
 RECIPE_VERSION = 1
@@ -74,7 +75,7 @@ def tiny_qwen3_path(cache_dir: Path | None = None) -> Path:
     if (target / "config.json").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tiny-qwen3-", dir=target.parent))
+    staging = private_to_normal(Path(tempfile.mkdtemp(prefix=".tiny-qwen3-", dir=target.parent)))
     try:
         _build(staging)
         try:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline.atomic import private_to_normal
 from pipeline.errors import UsageError
 from pipeline.refs import ModelRef
 
@@ -158,7 +159,7 @@ def build_random_base(
     parameters = sum(p.numel() for p in model.parameters())
     architecture = type(model).__name__
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    staging = private_to_normal(Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent)))
     try:
         model.save_pretrained(staging)
         del model

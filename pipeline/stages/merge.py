@@ -22,6 +22,8 @@ from typing import Any
 
 from rich.console import Console
 
+from pipeline import lineage as lineage_of
+from pipeline.atomic import normalise_modes, private_to_normal
 from pipeline.config import ReleaseConfig
 from pipeline.errors import StageFailed, UsageError
 from pipeline.judgments import PARITY_OPTIONS, describe_parity, parity_value
@@ -124,6 +126,8 @@ class _Inputs:
     dequantize: bool
     requested: str | None
     """model.dtype when set, else None (keep the base's)."""
+    consumed: dict[str, str]
+    """Digests of the adapter and base as read (the merge section's lineage)."""
 
     @property
     def expected_dtype(self) -> str:
@@ -152,7 +156,11 @@ def _check_inputs(config: ReleaseConfig, layout: Layout) -> _Inputs:
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, trust_remote_code=config.model.trust_remote_code)
     check_vocab(base, len(tokenizer), tokenizer_dir, reference)
     requested = None if config.model.dtype == "auto" else config.model.dtype
-    return _Inputs(reference, resolved, base, adapter, tokenizer, strategy, dequantize, requested)
+    consumed = {
+        "adapter": lineage_of.folder(adapter_dir),
+        "base_model": lineage_of.base_model_key(config, layout, resolved.revision),
+    }
+    return _Inputs(reference, resolved, base, adapter, tokenizer, strategy, dequantize, requested, consumed)
 
 
 def _build(config: ReleaseConfig, layout: Layout, inputs: _Inputs, staging: Path) -> None:
@@ -221,6 +229,14 @@ def _verify(config: ReleaseConfig, layout: Layout, inputs: _Inputs, model_dir: P
     return report, measure, bound, found
 
 
+def _remove_leftovers(layout: Layout) -> None:
+    """Staging folders a killed merge left (each the size of the model). The release lock is held, so no other
+    merge of this release can be using one."""
+    for leftover in sorted(layout.run_dir.glob(".merge-*")):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
 def run(config: ReleaseConfig, layout: Layout) -> StageResult:
     """Merge, check parity, write runs/NAME/merge/; returns the merge and model sections of the record.
 
@@ -229,12 +245,14 @@ def run(config: ReleaseConfig, layout: Layout) -> StageResult:
     """
     inputs = _check_inputs(config, layout)
     layout.run_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".merge-", dir=layout.run_dir))
+    _remove_leftovers(layout)
+    staging = private_to_normal(Path(tempfile.mkdtemp(prefix=".merge-", dir=layout.run_dir)))
     try:
         _build(config, layout, inputs, staging)
         report, measure, bound, found = _verify(config, layout, inputs, staging / "model")
         dtype = Checkpoint.read(staging / "model").dtype_name()
         files = file_entries(staging / "model")
+        normalise_modes(staging)
         _swap_into_place(staging, layout.merge_dir)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -247,6 +265,7 @@ def run(config: ReleaseConfig, layout: Layout) -> StageResult:
         parity_adapter_effect=report.adapter_effect,
         parity_gate=ParityGate(measure=measure, bound=bound),
         parity_compute_dtype=report.compute_dtype,
+        lineage=lineage_of.lineage(inputs.consumed, {"merged_model": lineage_of.files_digest(files)}),
     )
     if inputs.dequantize:
         record.dequantized = True

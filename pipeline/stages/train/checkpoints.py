@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,6 +46,10 @@ def claim_train_dir(config: ReleaseConfig, layout: Layout, *, resume: bool) -> N
     from pipeline.atomic import atomic_write_text
 
     checkpoints = sorted(layout.train_dir.glob("checkpoint-*")) if layout.train_dir.is_dir() else []
+    # A run killed while swapping the adapter into place leaves the old one aside (replace_dir); the release lock
+    # is held, so nothing else is using it.
+    for leftover in layout.train_dir.glob(".adapter-old-*") if layout.train_dir.is_dir() else []:
+        shutil.rmtree(leftover, ignore_errors=True)
     run_file = layout.train_dir / RUN_FILE
     fingerprint = run_fingerprint(config)
     if not resume:
@@ -83,30 +88,71 @@ def last_checkpoint(layout: Layout) -> str | None:
     return str(max(complete)[1]) if complete else None
 
 
-def checkpoint_progress(config: ReleaseConfig, checkpoint: str | None) -> tuple[int, float]:
-    """Step and cumulative training time of ``checkpoint``; a UsageError when it already holds the whole run."""
+@dataclass(frozen=True)
+class Progress:
+    """How far the checkpoint a run resumes from got."""
+
+    step: int = 0
+    """Its optimizer step (0: no checkpoint, a fresh start)."""
+    runtime: float = 0.0
+    """Training seconds up to it, all earlier parts together."""
+    total: int | None = None
+    """The run's total optimizer steps as the trainer planned them."""
+    complete: bool = False
+    """It already holds the whole run: the stage was stopped after its last save, before it finished."""
+
+    def describe(self, checkpoint: str) -> str:
+        of = f" of {self.total}" if self.total else ""
+        return f"{Path(checkpoint).name} (step {self.step}{of})"
+
+
+def checkpoint_progress(config: ReleaseConfig, checkpoint: str | None) -> Progress:
+    """Step, cumulative training time and completeness of ``checkpoint``."""
     if checkpoint is None:
-        return 0, 0.0
+        return Progress()
     folder = Path(checkpoint)
     state = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
     step = int(state["global_step"])
     t = config.training
-    done = step >= t.max_steps if t.max_steps > 0 else float(state.get("epoch") or 0) >= t.epochs - 1e-9
-    if done:
-        budget = f"training.max_steps ({t.max_steps})" if t.max_steps > 0 else f"training.epochs ({t.epochs})"
-        raise UsageError(
-            f"{folder} already holds the whole run: step {step} reaches {budget}. Raise {budget.split(' ')[0]} to "
-            f"train further, or start over with: pubctl train {config.name} --no-resume."
-        )
+    complete = step >= t.max_steps if t.max_steps > 0 else float(state.get("epoch") or 0) >= t.epochs - 1e-9
     earlier = json.loads((folder / RUNTIME_FILE).read_text(encoding="utf-8"))["runtime_seconds"]
-    return step, float(earlier)
+    # The config's budget when it names one (it may have been raised since); else what the trainer planned.
+    planned = state.get("max_steps")
+    total = t.max_steps if t.max_steps > 0 else planned if isinstance(planned, int) and planned > 0 else None
+    return Progress(step, float(earlier), total, complete)
+
+
+def resume_hint(config: ReleaseConfig, layout: Layout) -> str:
+    """What ``pubctl train NAME`` will do after an interruption: resume from which checkpoint, or start over."""
+    checkpoint = last_checkpoint(layout)
+    if checkpoint is None:
+        return (
+            f"no checkpoint was written yet (one every training.save_steps = {config.training.save_steps} steps): "
+            f"`pubctl train {config.name}` starts over"
+        )
+    return f"`pubctl train {config.name}` resumes from {checkpoint_progress(config, checkpoint).describe(checkpoint)}"
+
+
+FINAL_ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+"""What of a checkpoint is the adapter itself (the rest is optimizer, scheduler and RNG state)."""
+
+
+def adapter_from_checkpoint(checkpoint: str, staging: Path) -> None:
+    """The adapter a complete checkpoint holds, copied into ``staging`` as save_model would have written it."""
+    staging.mkdir(parents=True, exist_ok=True)
+    for name in FINAL_ADAPTER_FILES:
+        source = Path(checkpoint) / name
+        if source.is_file():
+            shutil.copy2(source, staging / name)
+    if not (staging / "adapter_config.json").is_file():
+        raise UsageError(f"{checkpoint} holds no adapter_config.json: it is not a LoRA checkpoint pubctl wrote.")
 
 
 def replace_dir(staging: Path, target: Path) -> None:
     """Put ``staging`` at ``target``; the old folder is removed only once the new one is in place."""
     old = None
     if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))  # removed below
         target.rename(old / target.name)
     staging.rename(target)
     if old is not None:

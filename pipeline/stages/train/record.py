@@ -44,13 +44,17 @@ def build_record(
     rows_trained: int,
     hardware: dict[str, Any],
     base_revision: str | None,
+    finished_checkpoint: bool = False,
 ) -> TrainingRecord:
     """The training section from the trainer's state; a run that did not really train is a StageFailed."""
     from pipeline.results import TrainingRecord
 
     steps = int(state.global_step)
     log_history = [dict(entry) for entry in state.log_history]
-    refuse_untrained(config, steps=steps, resumed_from=resumed_from, log_history=log_history)
+    # A run finished from a checkpoint that already held all of it trained its steps before that checkpoint.
+    refuse_untrained(
+        config, steps=steps, resumed_from=0 if finished_checkpoint else resumed_from, log_history=log_history
+    )
     t = config.training
     samples = samples_seen(
         steps,

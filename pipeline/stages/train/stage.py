@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline.atomic import normalise_modes
 from pipeline.errors import StageFailed, UsageError
 from pipeline.precision import check_precision, warn_emulated_bfloat16
 from pipeline.stage import StageResult
@@ -26,13 +28,17 @@ from pipeline.stages.train.arguments import (
     lora_config,
     training_arguments,
 )
-from pipeline.stages.train.checkpoints import checkpoint_progress, claim_train_dir, last_checkpoint, replace_dir
+from pipeline.stages.train.checkpoints import (
+    adapter_from_checkpoint,
+    checkpoint_progress,
+    claim_train_dir,
+    last_checkpoint,
+    replace_dir,
+)
 from pipeline.stages.train.launcher import in_worker, launch
 from pipeline.stages.train.record import build_record, hardware
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainerCallback
 
     from pipeline.config import ReleaseConfig
@@ -57,7 +63,13 @@ def run(config: ReleaseConfig, layout: Layout, *, resume: bool = True) -> StageR
     tokenizer = _load_tokenizer(config, model_path)
     data = _prepare(config, layout, tokenizer)
     claim_train_dir(config, layout, resume=resume)
-    checkpoint_progress(config, last_checkpoint(layout) if resume else None)
+    checkpoint = last_checkpoint(layout) if resume else None
+    if checkpoint is not None:
+        progress = checkpoint_progress(config, checkpoint)
+        if progress.complete:
+            _say(f"train: {progress.describe(checkpoint)} already holds the whole run; finishing from it")
+        else:
+            _say(f"train: resuming from {progress.describe(checkpoint)}")
     if config.training.launcher.num_processes > 1 and not in_worker():
         record = launch(config, layout, resume=resume)
     else:
@@ -97,7 +109,8 @@ def train_process(
     data = data if data is not None else _prepare(config, layout, tokenizer)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     checkpoint = last_checkpoint(layout) if resume else None
-    resumed_from, earlier_runtime = checkpoint_progress(config, checkpoint)
+    progress = checkpoint_progress(config, checkpoint)
+    resumed_from, earlier_runtime = progress.step, progress.runtime
     counter, clock = RankCounter(), RuntimeClock(earlier_runtime)
     trainer = _build_trainer(config, layout, model_path, tokenizer, data, callbacks=[counter, clock])
     distributed_type = str(trainer.accelerator.distributed_type.value)
@@ -108,16 +121,25 @@ def train_process(
             "gradients. Check the launcher and training.launcher.config_file. Nothing was recorded."
         )
 
-    clock.start()
-    trainer.train(resume_from_checkpoint=checkpoint)
-    runtime_this_run = clock.elapsed()
-
-    ranks = gather(counter.summary(), world_size)
     staging = layout.train_dir / ".adapter-staging"
     if trainer.is_world_process_zero() and staging.exists():
         shutil.rmtree(staging)  # left by an interrupted run
-    # save_model on every rank: under DeepSpeed/FSDP the weights are gathered collectively; it writes on rank 0.
-    trainer.save_model(str(staging))
+    if progress.complete and checkpoint is not None:
+        # Stopped after its last save, before the adapter and record were written: the checkpoint is the
+        # finished run. Its adapter and state are taken as they are instead of training it all again.
+        from transformers import TrainerState
+
+        trainer.state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+        runtime_this_run = 0.0
+        if trainer.is_world_process_zero():
+            adapter_from_checkpoint(checkpoint, staging)
+    else:
+        clock.start()
+        trainer.train(resume_from_checkpoint=checkpoint)
+        runtime_this_run = clock.elapsed()
+        # save_model on every rank: under DeepSpeed/FSDP the weights are gathered collectively; it writes on rank 0.
+        trainer.save_model(str(staging))
+    ranks = gather(counter.summary(), world_size)
     if not trainer.is_world_process_zero():
         return None  # rank 0 writes the adapter and returns the record
     try:
@@ -131,12 +153,23 @@ def train_process(
             rows_trained=len(trainer.train_dataset),
             hardware=hardware(world_size, ranks, distributed_type),
             base_revision=model_revision,
+            finished_checkpoint=progress.complete,
         )
         tokenizer.save_pretrained(str(staging))
+        normalise_modes(staging)
         replace_dir(staging, layout.adapter_dir)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+    from pipeline.lineage import base_model_key, dataset_key, folder, lineage
+
+    record.lineage = lineage(
+        consumed={
+            "base_model": base_model_key(config, layout, model_revision),
+            "dataset": dataset_key(config, layout, record.datasets[0].revision if record.datasets else None),
+        },
+        produced={"adapter": folder(layout.adapter_dir)},
+    )
     return record
 
 
@@ -196,3 +229,9 @@ def _load_model(config: ReleaseConfig, model_path: Path) -> PreTrainedModel:
     return AutoModelForCausalLM.from_pretrained(
         str(model_path), dtype=dtype, trust_remote_code=config.model.trust_remote_code
     )
+
+
+def _say(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(message, markup=False)
