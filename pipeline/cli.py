@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipeline import __version__
-from pipeline.errors import PubctlError, UsageError
+from pipeline.errors import Interrupted, PubctlError, UsageError
 
 app = typer.Typer(
     name="pubctl",
@@ -44,8 +44,12 @@ def command(*args: Any, **kwargs: Any) -> Callable[[F], F]:
             try:
                 return fn(*a, **kw)
             except PubctlError as exc:
-                err.print(f"[bold red]error:[/] {escape(str(exc))}")
+                label = "interrupted" if isinstance(exc, Interrupted) else "error"
+                err.print(f"[bold red]{label}:[/] {escape(str(exc))}")
                 raise typer.Exit(exc.exit_code) from None
+            except KeyboardInterrupt:  # outside a stage: loading the config, planning the chain
+                err.print("[bold red]interrupted[/]: nothing was left half-written; run the command again.")
+                raise typer.Exit(Interrupted.exit_code) from None
 
         app.command(*args, **kwargs)(wrapper)
         return fn
@@ -141,11 +145,14 @@ def release(
 @command("train")
 def train(
     name: str = typer.Argument(..., help=NAME_HELP),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the last checkpoint."),
+    resume: bool = typer.Option(
+        True, "--resume/--no-resume", help="Continue from the last checkpoint (nothing to do after a finished run)."
+    ),
 ) -> None:
     """Train a LoRA adapter with the config's TRL method; records the training section."""
     config, layout = _load(name)
-    _chain().run_stage("train", config, layout, resume=resume)
+    # Resuming a finished, unchanged run has nothing to do; --no-resume asks for a new run.
+    _chain().run_stage("train", config, layout, resume=resume, unless_up_to_date=resume)
 
 
 @command("merge")

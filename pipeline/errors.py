@@ -38,3 +38,9 @@ class CheckFailed(PubctlError):
     """One or more honesty gates failed, or a committed card is stale (exit 1)."""
 
     exit_code = 1
+
+
+class Interrupted(PubctlError):
+    """The user stopped a stage (Ctrl-C): the message says what was kept and how to go on (exit 130, as a shell)."""
+
+    exit_code = 130

@@ -14,6 +14,7 @@ config and file stats: torch is imported only when a stage that needs it runs.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
-from pipeline.errors import PubctlError, StageFailed, UsageError
+from pipeline.errors import Interrupted, PubctlError, StageFailed, UsageError
 from pipeline.layout import Layout
 from pipeline.stage import Stage, StageResult, stage_inputs, write_sections
 from pipeline.stages import STAGE_NAMES, STAGES
@@ -58,7 +59,10 @@ def _execute(stage: Stage, config: ReleaseConfig, layout: Layout, hasher: FileHa
         # leaves the last pushed commit, which the old stamp still describes.
         remove_stamp(layout.stamps_dir, stage.name)
     started = time.perf_counter()
-    result = run(config, layout, **options)
+    try:
+        result = run(config, layout, **options)
+    except KeyboardInterrupt:
+        raise Interrupted(f"{stage.name} interrupted: {stage.interrupted(config, layout)}.") from None
     if not isinstance(result, StageResult):
         raise TypeError(f"stage {stage.name} returned {type(result).__name__}, not a StageResult")
     write_sections(layout, stage, config, result.sections)
@@ -81,9 +85,23 @@ def _execute(stage: Stage, config: ReleaseConfig, layout: Layout, hasher: FileHa
     return result
 
 
-def run_stage(name: str, config: ReleaseConfig, layout: Layout, **options: Any) -> StageResult:
-    """Run one stage as its own command does, and stamp it so the release chain can skip it next time."""
-    return _execute(_stage(name), config, layout, hasher_for(layout), options)
+def run_stage(
+    name: str, config: ReleaseConfig, layout: Layout, *, unless_up_to_date: bool = False, **options: Any
+) -> StageResult | None:
+    """Run one stage as its own command does, and stamp it so the release chain can skip it next time.
+
+    ``unless_up_to_date``: say so and return None (stamp kept) when the stage's stamp matches its inputs
+    (``pubctl train NAME`` after a finished run, which would otherwise stop at its complete checkpoint).
+    """
+    stage = _stage(name)
+    with one_release_at_a_time(layout, name):
+        hasher = hasher_for(layout)
+        if unless_up_to_date and not stage_status(name, config, layout, hasher, **options):
+            stamp = read_stamp(layout.stamps_dir, name)
+            done = f" since {stamp.finished_at} ({stamp.summary})" if stamp else ""
+            _say(f"{name}: up to date{done}; nothing to do.")
+            return None
+        return _execute(stage, config, layout, hasher, options)
 
 
 def stage_status(
@@ -135,23 +153,32 @@ def run_release(
 
 
 @contextlib.contextmanager
-def one_release_at_a_time(layout: Layout) -> Iterator[None]:
-    """Refuse a second concurrent release of the same name: both would write the same run folder and stamps."""
+def one_release_at_a_time(layout: Layout, command: str = "release") -> Iterator[None]:
+    """Refuse a second pubctl command on the same release while one runs: both would write the same run folder,
+    record and stamps. ``pubctl release`` and every stage command take it (flock, released by the kernel when
+    the holder dies, so a killed run never leaves it held)."""
     try:
         import fcntl
-    except ImportError:  # Windows: one release at a time is the documented use
+    except ImportError:  # Windows: one command at a time is the documented use
         yield
         return
     layout.stamps_dir.mkdir(parents=True, exist_ok=True)
-    with (layout.stamps_dir / ".release.lock").open("w") as lock:
+    path = layout.stamps_dir / ".release.lock"
+    with path.open("a+") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another pubctl command"
             raise UsageError(
-                f"another `pubctl release {layout.name}` is running on this machine (it holds "
-                f"{layout.stamps_dir / '.release.lock'}); wait for it to finish, then run this one again."
+                f"{holder} is running on release '{layout.name}' on this machine (it holds {path}); wait for it "
+                f"to finish, then run `pubctl {command} {layout.name}` again."
             ) from None
         try:
+            lock.seek(0)
+            lock.truncate()
+            lock.write(f"`pubctl {command} {layout.name}` (pid {os.getpid()})\n")
+            lock.flush()
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)

@@ -73,6 +73,10 @@ class Stage(Protocol):
         """Import the stage's code: a missing module or package fails before anything is changed."""
         ...
 
+    def interrupted(self, config: ReleaseConfig, layout: Layout) -> str:
+        """After Ctrl-C: what running it again will do (train: the checkpoint it resumes from)."""
+        ...
+
     def files(self, config: ReleaseConfig, layout: Layout, hasher: FileHasher) -> dict[str, str]: ...
 
     def outputs(self, config: ReleaseConfig, layout: Layout, hasher: FileHasher) -> dict[str, str]: ...
@@ -157,12 +161,19 @@ class DeclaredStage:
     options: Mapping[str, Any] = field(default_factory=dict)
     refreshes_provenance: bool = False
     """Whether writing its sections also refreshes the record's provenance (stages that measure)."""
+    on_interrupt: str | None = None
+    """"module:function" of (config, layout) -> what running it again will do, for the Ctrl-C message."""
 
     def load(self) -> Callable[..., StageResult]:
         return load_entry(self.entry)
 
     def run(self, config: ReleaseConfig, layout: Layout, **options: Any) -> StageResult:
         return self.load()(config, layout, **options)
+
+    def interrupted(self, config: ReleaseConfig, layout: Layout) -> str:
+        if self.on_interrupt is None:
+            return f"nothing of it was recorded; `pubctl {self.name} {layout.name}` runs it again"
+        return load_entry(self.on_interrupt)(config, layout)
 
 
 def load_entry(entry: str) -> Callable[..., Any]:

@@ -49,13 +49,18 @@ def release_state(layout: Layout, config: ReleaseConfig | None = None) -> dict[s
 
 
 def _mark_out_of_date(state: dict[str, str], config: ReleaseConfig, layout: Layout) -> None:
-    """Stamps decide (pipeline.release); a stage without a stamp (a fresh clone has no runs/) is left as is."""
+    """A stage whose stamp no longer matches its inputs is out of date, and so is every stage after it: they
+    were made from its old outputs. Stamps decide (pipeline.release); a fresh clone (no runs/) has none."""
     from pipeline.release import stage_status
 
     hasher = hasher_for(layout)
+    upstream_changed = False
     for stage, value in state.items():
-        if value != "—" and read_stamp(layout.stamps_dir, stage) and stage_status(stage, config, layout, hasher):
+        if value == "—":
+            continue
+        if upstream_changed or (read_stamp(layout.stamps_dir, stage) and stage_status(stage, config, layout, hasher)):
             state[stage] = f"{value} (out of date)"
+            upstream_changed = True
 
 
 def print_status(root: Path | None = None, console: Console | None = None) -> None:

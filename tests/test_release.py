@@ -384,12 +384,32 @@ def test_a_second_concurrent_release_is_refused(stages: Recorder, release_of: Ca
     layout.stamps_dir.mkdir(parents=True)
     with (layout.stamps_dir / ".release.lock").open("w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # what a running release holds (flock locks are per open file)
-        with pytest.raises(UsageError, match="another `pubctl release t` is running"):
+        with pytest.raises(UsageError, match="another pubctl command is running on release 't'"):
             release.run_release(config, layout)
         fcntl.flock(held, fcntl.LOCK_UN)
     assert stages.calls == []
     release.run_release(config, layout)
     assert stages.names() == list(STAGE_NAMES)
+
+
+def test_a_stage_command_waits_for_no_running_release_and_names_it(
+    stages: Recorder, release_of: Callable[..., Any]
+) -> None:
+    # `pubctl train t --no-resume` beside a running release would write the same run folder and record.
+    config, layout = release_of()
+
+    def train_while_releasing(config: ReleaseConfig, layout: Layout, resume: bool = True) -> StageResult:
+        with pytest.raises(UsageError, match=r"`pubctl release t` \(pid \d+\) is running on release 't'"):
+            release.run_stage("merge", config, layout)
+        stages.calls.append(("train", {"resume": resume}))
+        return StageResult("trained")
+
+    stages.train = train_while_releasing  # type: ignore[method-assign]
+    with pytest.raises(StageFailed):  # the fake train leaves no adapter: the chain stops there
+        release.run_release(config, layout)
+    assert stages.names() == ["train"]
+    with release.one_release_at_a_time(layout, "merge"):  # the lock went with the release
+        pass
 
 
 def test_a_missing_pipeline_module_is_named_as_an_incomplete_installation() -> None:

@@ -26,6 +26,7 @@ for _stage in (
         required=("adapter", "results.training"),
         options={},
         refreshes_provenance=True,
+        on_interrupt="pipeline.stages.train.checkpoints:resume_hint",
     ),
     DeclaredStage(
         name="merge",
