@@ -415,3 +415,33 @@ def test_a_stage_command_waits_for_no_running_release_and_names_it(
 def test_a_missing_pipeline_module_is_named_as_an_incomplete_installation() -> None:
     with pytest.raises(UsageError, match=r"pipeline\.no_such_stage is missing from this pubctl installation"):
         load_entry("pipeline.no_such_stage:run")
+
+
+def test_ctrl_c_in_a_stage_says_how_to_go_on_and_keeps_earlier_work(
+    stages: Recorder, release_of: Callable[..., Any], project: Path
+) -> None:
+    config, layout = release_of()
+    release.run_release(config, layout, to_stage="train")
+
+    def interrupted(config: ReleaseConfig, layout: Layout) -> StageResult:
+        raise KeyboardInterrupt
+
+    stages.merge = interrupted  # type: ignore[method-assign]
+    result = CliRunner().invoke(app, ["release", "t"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 130, result.output
+    assert "interrupted: merge interrupted: nothing of it was recorded; `pubctl merge t` runs it again." in said
+    assert "stopped at merge" in said and "Traceback" not in said
+    assert read_stamp(layout.stamps_dir, "train") is not None and read_stamp(layout.stamps_dir, "merge") is None
+
+
+def test_the_train_hint_names_the_checkpoint_a_resume_starts_from(release_of: Callable[..., Any]) -> None:
+    from pipeline.stages.train.checkpoints import RUNTIME_FILE, resume_hint
+
+    config, layout = release_of({"training": {"max_steps": 40, "save_steps": 10}})
+    assert "no checkpoint was written yet (one every training.save_steps = 10 steps)" in resume_hint(config, layout)
+    folder = layout.train_dir / "checkpoint-20"
+    folder.mkdir(parents=True)
+    (folder / "trainer_state.json").write_text(json.dumps({"global_step": 20, "epoch": 0.5, "max_steps": 40}))
+    (folder / RUNTIME_FILE).write_text(json.dumps({"runtime_seconds": 12.5}))
+    assert resume_hint(config, layout) == "`pubctl train t` resumes from checkpoint-20 (step 20 of 40)"
