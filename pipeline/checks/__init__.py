@@ -32,6 +32,6 @@ from pipeline.checks import lineage  # noqa: F401
 from pipeline.checks import publish  # noqa: F401
 
 # isort: on
-from pipeline.checks.run import run_checks, validate_waivers
+from pipeline.checks.run import how_to_go_on, run_checks, validate_waivers
 
-__all__ = ["CHECKS", "Check", "CheckItem", "CheckReport", "check", "run_checks", "validate_waivers"]
+__all__ = ["CHECKS", "Check", "CheckItem", "CheckReport", "check", "how_to_go_on", "run_checks", "validate_waivers"]

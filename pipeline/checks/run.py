@@ -66,3 +66,15 @@ def validate_waivers(waivers: dict[str, str], source: str) -> None:
     fixed = sorted(check for check in waivers if not CHECKS[check].waivable)
     if fixed:
         raise UsageError(f"{source}: {', '.join(fixed)} cannot be waived: {CHECKS[fixed[0]].description}.")
+
+
+def how_to_go_on(failed: list[str]) -> str:
+    """What a user can do about these failed gates; --allow is offered only for gates that can be waived
+    (suggesting it for lineage or not_rehearsal would send the user into a second refusal)."""
+    waivable = [check_id for check_id in dict.fromkeys(failed) if CHECKS[check_id].waivable]
+    if not waivable:
+        return "Fix the release: these gates cannot be waived."
+    return (
+        f"Fix the release, or waive {', '.join(waivable)} with pubctl check NAME --allow ID=REASON (the card will "
+        "show the waiver)."
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from pipeline.checks import run_checks, validate_waivers
+from pipeline.checks import how_to_go_on, run_checks, validate_waivers
 from pipeline.errors import CheckFailed
 from pipeline.results import Waiver, read_results
 from pipeline.stage import StageResult, write_sections
@@ -42,11 +42,8 @@ def run(config: ReleaseConfig, layout: Layout, *, allow: dict[str, str] | None =
         f"{len(report.warnings)} warnings, {len(report.skipped)} skipped"
     )
     if report.failures:
-        ids = ", ".join(dict.fromkeys(item.id for item in report.failures))
-        raise CheckFailed(
-            f"{layout.name}: {summary}. Failed: {ids}. Fix the release, or waive a check with "
-            "pubctl check NAME --allow ID=REASON (the card will show the waiver)."
-        )
+        failed = list(dict.fromkeys(item.id for item in report.failures))
+        raise CheckFailed(f"{layout.name}: {summary}. Failed: {', '.join(failed)}. {how_to_go_on(failed)}")
     _say(f"{layout.name}: {summary}")
     return StageResult(summary=summary)
 

@@ -170,11 +170,13 @@ def _push(config: ReleaseConfig, layout: Layout, console: Console, prepared: _Pr
 def _refuse_failed_gates(config: ReleaseConfig, console: Console, checks: dict[str, Any]) -> None:
     if not checks["failures"]:
         return
+    from pipeline.checks import how_to_go_on
+
     print_checks(console, checks)
     lines = "; ".join(f"{f['id']}: found {f['found']}, expected {f['expected']}" for f in checks["failures"])
     raise CheckFailed(
         f"push {config.name}: {len(checks['failures'])} honesty gate(s) failed, nothing was pushed: {lines}. "
-        "Fix the release, or waive a check with pubctl check NAME --allow CHECK=REASON (shown on the card)."
+        + how_to_go_on([f["id"] for f in checks["failures"]])
     )
 
 
