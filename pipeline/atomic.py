@@ -19,8 +19,14 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def _umask() -> int:
-    # os.umask can only be read by setting it; set it straight back.
-    mask = os.umask(0o022)
+    """The process umask, read from /proc where Linux has it (setting it to read it races with other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere it can only be read by setting it; set it straight back
     os.umask(mask)
     return mask
 

@@ -54,11 +54,15 @@ def _mark_out_of_date(state: dict[str, str], config: ReleaseConfig, layout: Layo
     from pipeline.release import stage_status
 
     hasher = hasher_for(layout)
+    ran_here = layout.stamps_dir.is_dir()  # a fresh clone has the card bundle but no stamps
     upstream_changed = False
     for stage, value in state.items():
         if value == "—":
             continue
-        if upstream_changed or (read_stamp(layout.stamps_dir, stage) and stage_status(stage, config, layout, hasher)):
+        stamp = read_stamp(layout.stamps_dir, stage)
+        # No stamp where others exist: the stage started again and did not finish (interrupted or failed).
+        unfinished = ran_here and stamp is None
+        if upstream_changed or unfinished or (stamp and stage_status(stage, config, layout, hasher)):
             state[stage] = f"{value} (out of date)"
             upstream_changed = True
 

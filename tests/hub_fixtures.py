@@ -19,7 +19,7 @@ import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hub_server import HubServer
@@ -176,8 +176,20 @@ def build_release(config: ReleaseConfig, layout: Layout, model_source: Path) -> 
         evaluation=evaluation,
         provenance=collect(config, layout.root),
     )
+    _link(results)
     write_results(layout.results, results)
     render_card(config, layout)
+
+
+def _link(results: Any) -> None:
+    """The lineage the stages would record: one adapter trained and merged, the merged files scored."""
+    from pipeline.lineage import files_digest, lineage
+
+    base = f"builtin:tiny-qwen3#{'0' * 16}"
+    merged = files_digest(results.model.files)
+    results.training.lineage = lineage({"base_model": base, "dataset": "d" * 64}, {"adapter": "a" * 64})
+    results.merge.lineage = lineage({"adapter": "a" * 64, "base_model": base}, {"merged_model": merged})
+    results.evaluation.lineage = lineage({"merged_model": merged, "base_model": base})
 
 
 def _parameter_count(folder: Path) -> int:

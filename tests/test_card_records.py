@@ -60,7 +60,7 @@ def log_history(steps: int, *, kl: bool = True) -> list[dict]:
 def realistic_record(release: str = "t", *, method: str = "kto", method_params: dict | None = None) -> Results:
     steps = 12
     history = log_history(steps, kl=method in ("kto", "enhanced_kto"))
-    return Results(
+    record = Results(
         release=release,
         model=ModelRecord(
             base_model="Qwen/Qwen3-0.6B",
@@ -148,6 +148,18 @@ def realistic_record(release: str = "t", *, method: str = "kto", method_params: 
             hardware={"device": "cuda", "gpus": ["NVIDIA H100 80GB HBM3"]},
         ),
     )
+    link(record)
+    return record
+
+
+def link(record: Results) -> None:
+    """The lineage the stages record: one adapter trained and merged, the merged files scored, one base."""
+    from pipeline.lineage import files_digest, lineage
+
+    base, merged = "hub:Qwen/Qwen3-0.6B@c1899de289a04d12100db370d81485cdf75e47ca", files_digest(record.model.files)
+    record.training.lineage = lineage({"base_model": base, "dataset": "hub:x@3949bf5"}, {"adapter": "a" * 64})
+    record.merge.lineage = lineage({"adapter": "a" * 64, "base_model": base}, {"merged_model": merged})
+    record.evaluation.lineage = lineage({"merged_model": merged, "base_model": base})
 
 
 def bad_card_record(release: str = "bad") -> Results:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_card_records import bad_card_record, realistic_record, write_record
+from test_card_records import bad_card_record, link, realistic_record, write_record
 from typer.testing import CliRunner
 
 from pipeline.checks import CHECKS, check, run_checks
@@ -241,6 +241,7 @@ def _tiny_record(release: str, model_dir: Path):
         for p in sorted(model_dir.iterdir())
         if p.is_file()
     ]
+    link(record)  # the merge that recorded these files also recorded their digest
     return record
 
 

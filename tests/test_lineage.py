@@ -138,3 +138,84 @@ def test_a_run_stopped_after_its_last_checkpoint_finishes_from_it(
     assert (layout.adapter_dir / "adapter_model.safetensors").read_bytes() == (
         layout.train_dir / "checkpoint-2" / "adapter_model.safetensors"
     ).read_bytes()
+
+
+# ------------------------------------------------------------------ no training
+def _checkpoint(layout: Layout, step: int, *, epoch: float = 0.5) -> None:
+    from pipeline.stages.train.checkpoints import RUNTIME_FILE
+
+    folder = layout.train_dir / f"checkpoint-{step}"
+    folder.mkdir(parents=True)
+    (folder / "trainer_state.json").write_text(json.dumps({"global_step": step, "epoch": epoch, "max_steps": step}))
+    (folder / RUNTIME_FILE).write_text(json.dumps({"runtime_seconds": 1.0}))
+
+
+def test_checkpoints_of_other_data_contents_are_not_resumed(make_config: Callable[..., str], project: Path) -> None:
+    # The config names the same file; its rows changed. Resuming (or finishing from a complete checkpoint)
+    # would record the new data's digest beside an adapter trained on the old rows.
+    from pipeline.config import load_config
+    from pipeline.errors import UsageError
+    from pipeline.stages.train.checkpoints import claim_train_dir
+
+    data = project / "data.jsonl"
+    data.write_text('{"prompt": "a", "chosen": "b", "rejected": "c"}\n')
+    name = make_config("data", {"data": {"train": "data.jsonl"}})
+    config, layout = load_config(name), Layout.for_release(name, project)
+    claim_train_dir(config, layout, resume=True)
+    _checkpoint(layout, 2)
+    claim_train_dir(config, layout, resume=True)  # same contents: resumable
+    data.write_text('{"prompt": "x", "chosen": "y", "rejected": "z"}\n')
+    with pytest.raises(UsageError, match=r"different training run.*the data or its contents"):
+        claim_train_dir(load_config(name), layout, resume=True)
+    # A weight-shaping setting outside the optimizer list (warm-up, clipping) counts too.
+    data.write_text('{"prompt": "a", "chosen": "b", "rejected": "c"}\n')
+    make_config(name, {"data": {"train": "data.jsonl"}, "training": {"warmup_ratio": 0.5}})
+    with pytest.raises(UsageError, match="different training run"):
+        claim_train_dir(load_config(name), layout, resume=True)
+
+
+def test_a_checkpoint_past_the_step_budget_is_refused(make_config: Callable[..., str], project: Path) -> None:
+    from pipeline.config import load_config
+    from pipeline.errors import UsageError
+    from pipeline.stages.train.checkpoints import checkpoint_progress, last_checkpoint
+
+    name = make_config("budget", {"training": {"max_steps": 1}})
+    layout = Layout.for_release(name, project)
+    _checkpoint(layout, 2)
+    with pytest.raises(UsageError, match=r"at step 2, past training.max_steps \(1\)"):
+        checkpoint_progress(load_config(name), last_checkpoint(layout))
+
+
+def test_a_section_without_lineage_after_one_with_it_fails_and_a_push_needs_it_everywhere(
+    make_config: Callable[..., str], project: Path
+) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_card_records import realistic_record, write_record
+
+    from pipeline.checks import run_checks
+    from pipeline.config import load_config
+    from pipeline.results import read_results, write_results
+    from pipeline.stages.card import render_card
+
+    name = make_config("old")
+    layout = write_record(project, realistic_record(name))
+    config = load_config(name)
+    render_card(config, layout)
+    assert "lineage" in run_checks(config, layout).passed
+
+    record = read_results(layout.results)
+    record.merge.lineage = None  # what a merge by an earlier pubctl left, after a retrain by this one
+    write_results(layout.results, record)
+    render_card(config, layout)
+    found = {item.id: item.found for item in run_checks(config, layout).failures}
+    assert found["lineage"] == "a merge section that records no lineage while training does"
+
+    for section in (record.training, record.evaluation):
+        section.lineage = None  # a record wholly from before lineage was recorded
+    write_results(layout.results, record)
+    render_card(config, layout)
+    assert "lineage" not in {item.id for item in run_checks(config, layout).failures}
+    pushed = [item.found for item in run_checks(config, layout, for_push=True).failures if item.id == "lineage"]
+    assert "a training section that records no lineage" in pushed

@@ -97,7 +97,22 @@ def change_model(files: dict[str, bytes | None], make_config: Callable[..., str]
         FileEntry(path=p.name, size=p.stat().st_size, sha256=sha256(p.read_bytes()))
         for p in sorted(layout.merged_model_dir.iterdir())
     ]
-    update_results(layout.results, "demo", model=model.model_copy(update={"files": entries}))
+    from pipeline.lineage import files_digest
+
+    record = read_results(layout.results)
+    merged = files_digest(entries)
+    assert record.merge is not None and record.merge.lineage is not None and record.evaluation is not None
+    merge = record.merge.model_copy(
+        update={"lineage": record.merge.lineage.model_copy(update={"produced": {"merged_model": merged}})}
+    )
+    scored = {**record.evaluation.lineage.consumed, "merged_model": merged} if record.evaluation.lineage else {}
+    evaluation = record.evaluation.model_copy(
+        update={"lineage": record.evaluation.lineage.model_copy(update={"consumed": scored})}
+    )
+    # What merge and evaluate would record after such a merge: the files and their digest, the scored model.
+    update_results(
+        layout.results, "demo", model=model.model_copy(update={"files": entries}), merge=merge, evaluation=evaluation
+    )
     return rerender({}, make_config)
 
 

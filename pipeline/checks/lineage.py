@@ -66,7 +66,7 @@ def _short(digest: str) -> str:
 )
 def lineage(ctx: CheckContext, out: Outcome) -> None:
     results, name = ctx.results, ctx.layout.name
-    followed = 0
+    followed = _unrecorded(ctx, out)
     for link in LINKS:
         earlier, later = _lineage(results, link.earlier), _lineage(results, link.later)
         if earlier is None or later is None:
@@ -88,6 +88,32 @@ def lineage(ctx: CheckContext, out: Outcome) -> None:
     followed += _card_link(ctx, out)
     if not followed:
         out.skip("no section records its lineage yet (written by an earlier pubctl, or not run)", "lineage")
+
+
+MEASURED = ("training", "merge", "evaluation")
+"""The sections that record their lineage (each written by the stage that measured it)."""
+
+
+def _unrecorded(ctx: CheckContext, out: Outcome) -> int:
+    """Sections without lineage: a later one without it beside an earlier one with it was made before the
+    earlier one was rewritten (older pubctl, or a hand edit); before a push, every section must record it."""
+    present = [section for section in MEASURED if getattr(ctx.results, section) is not None]
+    missing = [section for section in present if _lineage(ctx.results, section) is None]
+    if not missing:
+        return 0
+    recorded = [section for section in present if section not in missing]
+    judged = 0
+    for section in missing:
+        earlier = [other for other in recorded if MEASURED.index(other) < MEASURED.index(section)]
+        if earlier or ctx.for_push:
+            stage = {"training": "train", "merge": "merge", "evaluation": "evaluate"}[section]
+            since = f" while {', '.join(earlier)} does" if earlier else ""
+            out.fail(
+                f"a {section} section that records no lineage{since}",
+                f"every section to say what it was made from (pubctl {stage} {ctx.layout.name}, or a release)",
+            )
+            judged += 1
+    return judged
 
 
 def _model_files_link(ctx: CheckContext, out: Outcome) -> int:

@@ -25,18 +25,29 @@ RUNTIME_FILE = "pubctl-runtime.json"
 """In each checkpoint: the training time up to it, so a resumed run records the time of all its parts."""
 
 
-def run_fingerprint(config: ReleaseConfig) -> str:
-    """Hash of what checkpoints depend on; the step budget, logging and saving may change between resumes."""
+RESUMABLE = ("max_steps", "epochs", "logging_steps", "save_steps", "save_total_limit", "report_to", "launcher")
+"""training fields a resume may change: the step budget, logging, saving and where logs go (the launcher's
+process count is in the batch below)."""
+
+
+def run_fingerprint(config: ReleaseConfig, layout: Layout) -> str:
+    """Hash of what checkpoints depend on: the base's and the data's contents (not just their names), the
+    method, the LoRA and every training field that shapes the weights; the step budget, logging and saving
+    may change between resumes."""
     import hashlib
+
+    from pipeline.lineage import base_model_key, dataset_key
 
     t = config.training
     payload = {
         "model": config.model.model_dump(mode="json"),
+        "base_model": base_model_key(config, layout, None),
         "data": config.data.model_dump(mode="json"),
+        "dataset": dataset_key(config, layout, None),
         "method": config.method.model_dump(mode="json"),
         "lora": config.lora.model_dump(mode="json"),
-        "batch": [t.per_device_batch_size, t.gradient_accumulation_steps, t.launcher.num_processes],
-        "optimizer": [t.learning_rate, t.lr_scheduler_type, t.weight_decay, t.max_length, t.max_prompt_length, t.seed],
+        "training": t.model_dump(mode="json", exclude=set(RESUMABLE)),
+        "processes": t.launcher.num_processes,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -51,7 +62,7 @@ def claim_train_dir(config: ReleaseConfig, layout: Layout, *, resume: bool) -> N
     for leftover in layout.train_dir.glob(".adapter-old-*") if layout.train_dir.is_dir() else []:
         shutil.rmtree(leftover, ignore_errors=True)
     run_file = layout.train_dir / RUN_FILE
-    fingerprint = run_fingerprint(config)
+    fingerprint = run_fingerprint(config, layout)
     if not resume:
         for checkpoint in checkpoints:
             shutil.rmtree(checkpoint)
@@ -59,8 +70,9 @@ def claim_train_dir(config: ReleaseConfig, layout: Layout, *, resume: bool) -> N
         recorded = json.loads(run_file.read_text(encoding="utf-8")).get("fingerprint") if run_file.is_file() else None
         if recorded != fingerprint:
             raise UsageError(
-                f"{layout.train_dir} holds checkpoints of a different training run (model, data, method, LoRA or "
-                "optimizer settings changed since they were written); resuming from them would mix two runs. "
+                f"{layout.train_dir} holds checkpoints of a different training run (the base model, the data or its "
+                "contents, the method, LoRA or training settings changed since they were written); resuming from "
+                "them would mix two runs. "
                 f"Start over with: pubctl train {config.name} --no-resume."
             )
     atomic_write_text(run_file, json.dumps({"fingerprint": fingerprint}, indent=2) + "\n")
@@ -114,7 +126,15 @@ def checkpoint_progress(config: ReleaseConfig, checkpoint: str | None) -> Progre
     state = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
     step = int(state["global_step"])
     t = config.training
-    complete = step >= t.max_steps if t.max_steps > 0 else float(state.get("epoch") or 0) >= t.epochs - 1e-9
+    epoch = float(state.get("epoch") or 0)
+    past = step > t.max_steps if t.max_steps > 0 else epoch > t.epochs + 1e-9
+    if past:
+        budget = f"training.max_steps ({t.max_steps})" if t.max_steps > 0 else f"training.epochs ({t.epochs})"
+        raise UsageError(
+            f"{folder} is at step {step}, past {budget}: the run would record more training than the config "
+            f"asks for. Raise {budget.split(' ')[0]} back, or start over with: pubctl train {config.name} --no-resume."
+        )
+    complete = step == t.max_steps if t.max_steps > 0 else epoch >= t.epochs - 1e-9
     earlier = json.loads((folder / RUNTIME_FILE).read_text(encoding="utf-8"))["runtime_seconds"]
     # The config's budget when it names one (it may have been raised since); else what the trainer planned.
     planned = state.get("max_steps")

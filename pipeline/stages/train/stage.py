@@ -43,7 +43,9 @@ if TYPE_CHECKING:
 
     from pipeline.config import ReleaseConfig
     from pipeline.layout import Layout
-    from pipeline.results import TrainingRecord
+    from pipeline.results import Lineage, TrainingRecord
+    from pipeline.stages.train.callbacks import RuntimeClock
+    from pipeline.stages.train.checkpoints import Progress
     from pipeline.training_data import PreparedData
 
 
@@ -124,21 +126,7 @@ def train_process(
     staging = layout.train_dir / ".adapter-staging"
     if trainer.is_world_process_zero() and staging.exists():
         shutil.rmtree(staging)  # left by an interrupted run
-    if progress.complete and checkpoint is not None:
-        # Stopped after its last save, before the adapter and record were written: the checkpoint is the
-        # finished run. Its adapter and state are taken as they are instead of training it all again.
-        from transformers import TrainerState
-
-        trainer.state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
-        runtime_this_run = 0.0
-        if trainer.is_world_process_zero():
-            adapter_from_checkpoint(checkpoint, staging)
-    else:
-        clock.start()
-        trainer.train(resume_from_checkpoint=checkpoint)
-        runtime_this_run = clock.elapsed()
-        # save_model on every rank: under DeepSpeed/FSDP the weights are gathered collectively; it writes on rank 0.
-        trainer.save_model(str(staging))
+    runtime_this_run = _train_into(trainer, checkpoint, progress, clock, staging)
     ranks = gather(counter.summary(), world_size)
     if not trainer.is_world_process_zero():
         return None  # rank 0 writes the adapter and returns the record
@@ -161,16 +149,44 @@ def train_process(
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+    record.lineage = _lineage(config, layout, record, model_revision)
+    return record
+
+
+def _train_into(
+    trainer: Trainer, checkpoint: str | None, progress: Progress, clock: RuntimeClock, staging: Path
+) -> float:
+    """Train (or finish from a checkpoint that already holds the whole run) and leave the adapter in ``staging``
+    on rank 0; returns the seconds this process trained."""
+    if progress.complete and checkpoint is not None:
+        # Stopped after its last save, before the adapter and record were written: the checkpoint is the
+        # finished run. Its adapter and state are taken as they are instead of training it all again.
+        from transformers import TrainerState
+
+        trainer.state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+        if trainer.is_world_process_zero():
+            adapter_from_checkpoint(checkpoint, staging)
+        return 0.0
+    clock.start()
+    trainer.train(resume_from_checkpoint=checkpoint)
+    elapsed = clock.elapsed()
+    # save_model on every rank: under DeepSpeed/FSDP the weights are gathered collectively; it writes on rank 0.
+    trainer.save_model(str(staging))
+    return elapsed
+
+
+def _lineage(config: ReleaseConfig, layout: Layout, record: TrainingRecord, model_revision: str | None) -> Lineage:
+    """What this run trained on and the adapter it left (the training section's lineage)."""
     from pipeline.lineage import base_model_key, dataset_key, folder, lineage
 
-    record.lineage = lineage(
+    data_revision = record.datasets[0].revision if record.datasets else None
+    return lineage(
         consumed={
             "base_model": base_model_key(config, layout, model_revision),
-            "dataset": dataset_key(config, layout, record.datasets[0].revision if record.datasets else None),
+            "dataset": dataset_key(config, layout, data_revision),
         },
         produced={"adapter": folder(layout.adapter_dir)},
     )
-    return record
 
 
 def _build_trainer(
