@@ -23,19 +23,25 @@ if TYPE_CHECKING:
     from pipeline.layout import Layout
 
 
-def base_model_key(config: ReleaseConfig, layout: Layout, resolved_revision: str | None) -> str:
-    """The base model as the stages agree on it: recipe hash, local folder digest, or Hub id @ commit."""
-    revision = resolved_revision or config.model.revision
-    hasher = hasher_for(layout)  # a local base of gigabytes is hashed once, then known by its stat
-    key = ModelRef.parse(config.model.base_model, layout.root, revision).stamp_key(hasher)
+def _key(ref: ModelRef | DataRef, layout: Layout) -> str:
+    # A local base or data file of gigabytes is hashed once, then known by its stat (the stamps' cache).
+    hasher = hasher_for(layout)
+    key = ref.stamp_key(hasher)
     hasher.save()
     return key
 
 
+def base_model_key(config: ReleaseConfig, layout: Layout, resolved_revision: str | None) -> str:
+    """The base model as the stages agree on it: recipe hash, local folder digest, or Hub id @ commit."""
+    return _key(
+        ModelRef.parse(config.model.base_model, layout.root, resolved_revision or config.model.revision), layout
+    )
+
+
 def dataset_key(config: ReleaseConfig, layout: Layout, resolved_revision: str | None) -> str:
+    """The training data as the stages agree on it: the bundled or local file's digest, or Hub id @ commit."""
     data = config.data
-    ref = DataRef.parse(data.train, layout.root, resolved_revision or data.revision, data.subset)
-    return ref.stamp_key(hasher_for(layout))
+    return _key(DataRef.parse(data.train, layout.root, resolved_revision or data.revision, data.subset), layout)
 
 
 def folder(path: Path) -> str:

@@ -66,7 +66,7 @@ def _execute(stage: Stage, config: ReleaseConfig, layout: Layout, hasher: FileHa
     if not isinstance(result, StageResult):
         raise TypeError(f"stage {stage.name} returned {type(result).__name__}, not a StageResult")
     write_sections(layout, stage, config, result.sections)
-    if not result.stamped or _is_plan(stage, options):
+    if not result.stamped:  # a push dry run: nothing on the Hub changed
         return result
     seconds = time.perf_counter() - started
     outputs = stage.outputs(config, layout, hasher)

@@ -55,7 +55,8 @@ def _lineage(results: Results, section: str) -> Lineage | None:
 
 
 def _short(digest: str) -> str:
-    return digest.removeprefix("hub:")[:12] if not digest.startswith(("hub:", "builtin:")) else digest
+    """A folder digest cut to 12 characters; a model reference (hub:..., builtin:...) is shown whole."""
+    return digest if digest.startswith(("hub:", "builtin:")) else digest[:12]
 
 
 @check(

@@ -114,19 +114,13 @@ def push_options(
 def _plan_only(config: ReleaseConfig, layout: Layout, console: Console, prepared: _Prepared) -> PushPlan:
     from huggingface_hub import HfApi
 
-    options, checks, files, adapter_local, title = (
-        prepared.options,
-        prepared.checks,
-        prepared.files,
-        prepared.adapter_files,
-        prepared.title,
-    )
-    api = HfApi()
-    model = plan(api, "model", config.hub.repo_id, files, title, options)
+    api, options, title = HfApi(), prepared.options, prepared.title
+    model = plan(api, "model", config.hub.repo_id, prepared.files, title, options)
     adapter = None
-    if adapter_local is not None and config.hub.adapter_repo_id:
-        adapter = plan(api, "adapter", config.hub.adapter_repo_id, adapter_local, f"{title} (LoRA adapter)", options)
-    result = PushPlan(config.name, True, options.card_only, model, adapter, checks)
+    if prepared.adapter_files is not None and config.hub.adapter_repo_id:
+        adapter_title = f"{title} (LoRA adapter)"
+        adapter = plan(api, "adapter", config.hub.adapter_repo_id, prepared.adapter_files, adapter_title, options)
+    result = PushPlan(config.name, True, options.card_only, model, adapter, prepared.checks)
     print_plan(console, result)
     write_plan(layout, result)
     console.print(f"Plan written to {escape(str(layout.push_plan))}; nothing was sent.")
@@ -136,30 +130,24 @@ def _plan_only(config: ReleaseConfig, layout: Layout, console: Console, prepared
 def _push(config: ReleaseConfig, layout: Layout, console: Console, prepared: _Prepared) -> PushPlan:
     from huggingface_hub import HfApi
 
-    options, checks, files, adapter_local, title = (
-        prepared.options,
-        prepared.checks,
-        prepared.files,
-        prepared.adapter_files,
-        prepared.title,
-    )
-    hub = config.hub
-    _refuse_failed_gates(config, console, checks)
+    hub, options, title = config.hub, prepared.options, prepared.title
+    _refuse_failed_gates(config, console, prepared.checks)
     if not current_token():
         raise UsageError(
             f"push {config.name}: no Hugging Face token. Set HF_TOKEN or run `hf auth login` with a token that "
             f"can write to {hub.repo_id}; `pubctl push {config.name} --dry-run` needs none."
         )
     api = HfApi()
-    model = push_target(api, console, "model", hub.repo_id, files, title, options)
+    model = push_target(api, console, "model", hub.repo_id, prepared.files, title, options)
     adapter = None
-    if adapter_local is not None and hub.adapter_repo_id:
+    if prepared.adapter_files is not None and hub.adapter_repo_id:
         try:
             adapter_title = f"{title} (LoRA adapter)"
-            adapter = push_target(api, console, "adapter", hub.adapter_repo_id, adapter_local, adapter_title, options)
+            adapter_files = prepared.adapter_files
+            adapter = push_target(api, console, "adapter", hub.adapter_repo_id, adapter_files, adapter_title, options)
         except StageFailed as exc:
             raise StageFailed(f"{exc} The model itself was pushed: {model.result and model.result['url']}.") from None
-    result = PushPlan(config.name, False, options.card_only, model, adapter, checks)
+    result = PushPlan(config.name, False, options.card_only, model, adapter, prepared.checks)
     write_plan(layout, result)
     console.print(
         f"[bold green]pushed[/] {escape(result.summary)} — {escape(str(model.result and model.result['url']))}"
