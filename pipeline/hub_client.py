@@ -14,13 +14,15 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import os
 import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.hashing import visible_files
+from pipeline.errors import UsageError
+from pipeline.hashing import inside_regular_file, open_regular, visible_files
 
 HUB_REGULAR_MAX_BYTES = 10 * 1024 * 1024
 """The Hub stores files of this size or more with LFS (and refuses larger regular files)."""
@@ -38,6 +40,14 @@ HUB_DEFAULT_LFS_PATTERNS = (
 
 REMOTE_TIMEOUT_S = 15.0
 """How long a dry run waits for the Hub before saying it could not read it."""
+
+HUB_TIMEOUT_ENV = "PUBCTL_HUB_TIMEOUT"
+DEFAULT_HUB_TIMEOUT_S = 300.0
+"""How long any one push request (the commit POST included) may wait for the Hub's next byte, in seconds.
+
+huggingface_hub's shared HTTP client has no timeout: a Hub that accepts the commit and never answers
+would hold ``pubctl push`` forever. Five minutes is far beyond a healthy commit's answer on a slow link,
+and each LFS upload is bounded per read and write of its body, not in total, so large shards still go."""
 
 _TOKEN_PATTERNS = (
     re.compile(r"hf_[A-Za-z0-9_]{8,}"),  # Hugging Face user and org tokens
@@ -63,8 +73,8 @@ class LocalFile:
 
     @classmethod
     def from_path(cls, path_in_repo: str, source: Path) -> LocalFile:
-        size = source.stat().st_size
-        sha256, git_oid, sample = _hash_file(source, size)
+        """The ids of ``source``'s bytes; NotRegularFile for anything but a regular file (never opened)."""
+        size, sha256, git_oid, sample = _hash_file(source)
         return cls(path_in_repo, size, sha256, git_oid, predict_lfs(path_in_repo, size, sample), source=source)
 
     @classmethod
@@ -76,22 +86,23 @@ class LocalFile:
         return cls(path_in_repo, size, hashlib.sha256(content).hexdigest(), sha.git_hash(content), lfs, content=content)
 
 
-def _hash_file(source: Path, size: int) -> tuple[str, str, bytes]:
-    """(sha256, git blob sha1, first 512 bytes) in ONE read of the file.
+def _hash_file(source: Path) -> tuple[int, str, str, bytes]:
+    """(size, sha256, git blob sha1, first 512 bytes) in ONE read of the file.
 
     By hand because huggingface_hub's helpers (sha_fileobj, git_hash) each need their own pass
     or the whole file in memory, and model shards are gigabytes.
     """
-    sha256 = hashlib.sha256()
-    blob = hashlib.sha1(b"blob %d\0" % size)  # git's object id, not a security hash
-    sample = b""
-    with source.open("rb") as handle:
+    with open_regular(source) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        sha256 = hashlib.sha256()
+        blob = hashlib.sha1(b"blob %d\0" % size)  # git's object id, not a security hash
+        sample = b""
         while chunk := handle.read(1 << 20):
             if not sample:
                 sample = chunk[:SAMPLE_BYTES]
             sha256.update(chunk)
             blob.update(chunk)
-    return sha256.hexdigest(), blob.hexdigest(), sample
+    return size, sha256.hexdigest(), blob.hexdigest(), sample
 
 
 def predict_lfs(path_in_repo: str, size: int, sample: bytes) -> bool:
@@ -107,14 +118,46 @@ def predict_lfs(path_in_repo: str, size: int, sample: bytes) -> bool:
 
 
 def collect_folder(folder: Path, *, prefix: str = "", skip: frozenset[str] = frozenset()) -> list[LocalFile]:
-    """Every file under ``folder`` (hidden files and ``skip`` names at its top excluded), sorted by repo path."""
-    files = []
-    for source in visible_files(folder):
-        relative = source.relative_to(folder)
-        if relative.as_posix() in skip:
-            continue
-        files.append(LocalFile.from_path(prefix + relative.as_posix(), source))
-    return files
+    """Every file under ``folder`` (hidden files and ``skip`` names at its top excluded), sorted by repo path.
+
+    Each must be a regular file whose resolved path lies inside ``folder``: a link out of it (a token, a file
+    of the system), a FIFO or a device is NotRegularFile naming it, before any file is opened.
+    """
+    sources = [source for source in visible_files(folder) if source.relative_to(folder).as_posix() not in skip]
+    for source in sources:
+        inside_regular_file(source, folder)
+    return [LocalFile.from_path(prefix + source.relative_to(folder).as_posix(), source) for source in sources]
+
+
+def hub_timeout() -> float:
+    """PUBCTL_HUB_TIMEOUT in seconds (default :data:`DEFAULT_HUB_TIMEOUT_S`); UsageError when not a positive number."""
+    raw = os.environ.get(HUB_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_HUB_TIMEOUT_S
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < 86400:  # also refuses nan and inf
+        raise UsageError(
+            f"{HUB_TIMEOUT_ENV}={raw[:40]!r}: give the seconds a Hub request may wait, a number above 0 and "
+            f"below 86400 (default {DEFAULT_HUB_TIMEOUT_S:g})."
+        )
+    return seconds
+
+
+def hub_api() -> Any:
+    """huggingface_hub's HfApi, every request of its shared client bounded by :func:`hub_timeout`.
+
+    The client is huggingface_hub's own (``get_session``), so its retries, proxies and headers are
+    kept; only its default timeout changes, which applies to every request made without one of its own,
+    among them the commit POST (create_commit gives it none).
+    """
+    from huggingface_hub import HfApi
+    from huggingface_hub.utils import get_session
+
+    get_session().timeout = hub_timeout()  # bounds each wait (connect, a read, a write), never a whole upload
+    return HfApi()
 
 
 # ------------------------------------------------------------------------ remote state

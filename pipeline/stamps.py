@@ -26,10 +26,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING, Any
 
 from pipeline.atomic import atomic_write_text
-from pipeline.hashing import sha256_file, tree_digest, visible_files
+from pipeline.hashing import NotRegularFile, kind_of, sha256_file, tree_digest, visible_files
 
 if TYPE_CHECKING:
     from pipeline.layout import Layout
@@ -67,17 +68,32 @@ class FileHasher:
                     self._entries = dict(loaded.get("files", {}))
 
     def file(self, path: Path) -> str:
-        """sha256 of one file's bytes; MISSING when it does not exist."""
+        """sha256 of one file's bytes; MISSING when it does not exist.
+
+        Anything that is not a readable regular file (a FIFO, socket or device, a link loop, a file
+        this user may not read) is hashed by what it is, never opened: a stamp only answers "did this
+        input change", and ``pubctl list`` or a no-op release must not block on a FIFO or fail on a
+        file the stage itself would refuse with a message of its own.
+        """
         try:
             stat = path.stat()
         except FileNotFoundError:
             return MISSING
+        except OSError as exc:  # a link loop, a name too long, a folder it may not enter
+            return _identity(f"unreadable: {type(exc).__name__}")
+        if not S_ISREG(stat.st_mode):
+            return _identity(kind_of(stat.st_mode))
         key = str(path.resolve())
         signature = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
         entry = self._entries.get(key)
         if entry and entry.get("stat") == signature:
             return str(entry["sha256"])
-        sha = sha256_file(path)
+        try:
+            sha = sha256_file(path)
+        except NotRegularFile as exc:  # swapped for a special file since the stat
+            return _identity(exc.why)
+        except OSError as exc:
+            return _identity(f"unreadable: {type(exc).__name__}")
         hashed_at = time.time()
         if hashed_at - stat.st_mtime_ns / 1e9 > RACY_SECONDS:
             self._entries[key] = {"stat": signature, "sha256": sha}
@@ -93,10 +109,8 @@ class FileHasher:
         Dotfiles are left out because they are the lock and temp files of atomic
         writes (.results.json.lock), not content.
         """
-        if path.is_file():
-            return self.file(path)
         if not path.is_dir():
-            return MISSING
+            return self.file(path)  # a file, MISSING, or the identity of a special file
         entries = ((file.relative_to(path).as_posix(), self.file(file)) for file in visible_files(path))
         return tree_digest(entries) or MISSING
 
@@ -107,6 +121,11 @@ class FileHasher:
         live = {key: entry for key, entry in self._entries.items() if Path(key).exists()}
         atomic_write_text(self.cache_path, json.dumps({"version": STAMP_VERSION, "files": live}, sort_keys=True))
         self._dirty = False
+
+
+def _identity(what: str) -> str:
+    """The hash of an entry that is not read: what it is, so a FIFO replaced by a file (or back) still counts."""
+    return "not-read:" + hashlib.sha256(what.encode()).hexdigest()
 
 
 @dataclass

@@ -82,6 +82,10 @@ def print_status(root: Path | None = None, console: Console | None = None) -> No
         except PubctlError as exc:
             table.add_row(path.stem, "[red]invalid config[/]", str(exc).splitlines()[0][:60], *[""] * len(STAGE_NAMES))
             continue
-        state = release_state(Layout.for_release(config.name, root), config)
+        try:
+            state = release_state(Layout.for_release(config.name, root), config)
+        except PubctlError as exc:  # e.g. cards/NAME linked out of the project: one row says so, the rest still list
+            table.add_row(config.name, "[red]unreadable[/]", str(exc).splitlines()[0], *[""] * len(STAGE_NAMES))
+            continue
         table.add_row(config.name, config.method.name, config.model.base_model, *state.values())
     console.print(table)

@@ -19,8 +19,9 @@ Hub itself is closed source). Faithful where pubctl depends on it:
   binary samples and files of 10 MiB or more; regular files over 10 MiB are refused.
 
 Tests inject faults (dropped connections, a status code once, 429 with
-Retry-After, a concurrent writer before a commit) and read per-request byte
-counters for the measurements.
+Retry-After, a concurrent writer before a commit, a request held unanswered
+before or after it is served) and read per-request byte counters for the
+measurements.
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ class RequestRecord:
     """None when the connection was dropped without an answer."""
 
 
-FaultKind = Literal["drop", "status", "concurrent_commit", "down"]
+FaultKind = Literal["drop", "status", "concurrent_commit", "down", "stall", "stall_after"]
 
 
 @dataclass
@@ -188,6 +189,9 @@ class Fault:
     status: answer ``status`` (with Retry-After when ``retry_after`` is set) instead of serving.
     concurrent_commit: before serving a commit, another writer commits to the same branch.
     down: close every connection at once (kind "*" matches every request), like an unreachable Hub.
+    stall: read the request, then answer nothing for ``seconds`` (or until the next reset) and close the
+        connection; the request is not served (a commit does not land).
+    stall_after: serve the request (a commit lands), then answer nothing as in stall: a lost answer.
     """
 
     kind: FaultKind
@@ -195,6 +199,7 @@ class Fault:
     status: int = 500
     retry_after: float | None = None
     times: int = 1
+    seconds: float = 30.0
 
 
 class HubError(Exception):
@@ -231,6 +236,10 @@ class HubServer:
         """sha256 of every bearer token received: proves a token was sent without storing it."""
         """Bytes of file content received: LFS upload bodies and decoded regular files in commits."""
         self._counter = 0
+        self._generation = 0
+        """Bumped by reset(): a stalled request that ends after it is not counted in the next test's records."""
+        self._released = threading.Event()
+        """Set by reset(): ends every stall at once."""
         self._signature = secrets.token_hex(8)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -256,6 +265,9 @@ class HubServer:
     def reset(self) -> None:
         """Forget every repository, request record and fault (between tests)."""
         with self.lock:
+            self._released.set()
+            self._released = threading.Event()
+            self._generation += 1
             self.repos.clear()
             self.requests.clear()
             self.faults.clear()
@@ -272,6 +284,11 @@ class HubServer:
     def clear_faults(self) -> None:
         with self.lock:
             self.faults.clear()
+
+    def _stall(self, seconds: float) -> None:
+        with self.lock:
+            released = self._released
+        released.wait(seconds)  # outside the lock: the Hub keeps serving other requests meanwhile
 
     def mark(self) -> int:
         """Position in the request log, to measure what happens after it."""
@@ -825,6 +842,7 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             self._status: int | None = None
             kind, action = self._route()
             body_bytes = 0
+            generation = hub._generation
             try:
                 fault = hub._take_fault(kind)
                 if fault is not None and fault.kind == "down":
@@ -835,6 +853,9 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                     headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
                     self._send(fault.status, {"error": f"injected {fault.status}"}, headers=headers)
                     return
+                if fault is not None and fault.kind == "stall":
+                    hub._stall(fault.seconds)
+                    raise _Dropped
                 with hub.lock:
                     if fault is not None and fault.kind == "concurrent_commit":
                         repo_id = "/".join(urlsplit(self.path).path.split("/")[3:5])
@@ -843,6 +864,9 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                             repo_id, branch, {"CONCURRENT.md": f"{time.time()}".encode()}, "other writer"
                         )
                     answer = action(body)
+                if fault is not None and fault.kind == "stall_after":
+                    hub._stall(fault.seconds)
+                    raise _Dropped
                 status, payload, *extra = answer
                 headers = extra[0] if extra else {}
                 raw = extra[1] if len(extra) > 1 else None
@@ -862,7 +886,8 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 self._send(exc.status, {"error": exc.message}, headers=headers)
             finally:
                 with hub.lock:
-                    hub.requests.append(RequestRecord(self.command, self.path, kind, body_bytes, self._status))
+                    if generation == hub._generation:
+                        hub.requests.append(RequestRecord(self.command, self.path, kind, body_bytes, self._status))
 
         do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _handle
 

@@ -392,6 +392,21 @@ def test_an_existing_tag_on_another_commit_is_refused(
     assert hub.history(REPO)[0].oid == head and hub.repos[REPO].tags == {"v1.0.0": head}
 
 
+def test_a_tag_that_fails_after_the_commit_says_the_commit_landed(
+    release: tuple[ReleaseConfig, Layout], hub: HubServer
+) -> None:
+    config, layout = release
+    hub.add_fault("status", "tag", status=500)
+    with pytest.raises(StageFailed, match=r"committed [0-9a-f]{12}, but the tag v1\.0\.0 was not created") as failed:
+        push.publish(config, layout, tag="v1.0.0")
+    head = hub.history(REPO)[0].oid
+    assert head[:12] in str(failed.value) and "nothing was committed" not in str(failed.value)
+    assert len(hub.history(REPO)) == 2 and hub.repos[REPO].tags == {}
+    mark = hub.mark()
+    push.publish(config, layout, tag="v1.0.0")  # the rerun sends nothing and creates the tag
+    assert hub.repos[REPO].tags == {"v1.0.0": head} and hub.body_bytes_since(mark, ("lfs_upload", "commit")) == 0
+
+
 # ----------------------------------------------------------------------- reliability
 @pytest.mark.slow  # huggingface_hub's backoff sleeps about 4 s in all
 def test_transient_errors_are_retried(release: tuple[ReleaseConfig, Layout], hub: HubServer, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.checks.chat_template import TurnEnd, closing_tokens, default_template, turn_end
 from pipeline.errors import UsageError
+from pipeline.hashing import NotRegularFile, inside_regular_file
 from pipeline.safetensors_dtypes import UnreadableWeights, read_header
 
 if TYPE_CHECKING:
@@ -70,10 +71,24 @@ class CheckContext:
             out.skip(f"checks on the model files skipped, {why} (card bundle only)", partly=partly)
         return True
 
+    def model_file(self, name: str) -> Path | None:
+        """``name`` in the merged model when it is a regular file inside it; None otherwise, and nothing opened.
+
+        A FIFO would block the check that opens it and a link out of the folder would read a file that is
+        not the model's (a token): the model_files gate names either; the other checks see no such file.
+        """
+        path = self.model_dir / name
+        try:
+            inside_regular_file(path, self.model_dir)
+        except NotRegularFile:
+            return None
+        return path
+
     def model_json(self, name: str) -> dict[str, Any]:
-        """A JSON file of the merged model ({} when absent)."""
+        """A JSON file of the merged model ({} when absent, or not a regular file of the folder)."""
         if name not in self._json:
-            self._json[name] = read_json(self.model_dir / name)
+            path = self.model_file(name)
+            self._json[name] = read_json(path) if path is not None else {}
         return self._json[name]
 
     @cached_property
@@ -81,7 +96,10 @@ class CheckContext:
         headers, unreadable = [], []
         for path in sorted(self.model_dir.glob("*.safetensors")):
             try:
+                inside_regular_file(path, self.model_dir)
                 headers.append(read_header(path))
+            except NotRegularFile as exc:
+                unreadable.append(f"{path.name} {exc.why}, not a regular file")
             except UnreadableWeights as exc:  # a truncated or corrupt file is a failed check, not bad usage
                 unreadable.append(str(exc))
         return Weights(headers, unreadable)
@@ -89,8 +107,8 @@ class CheckContext:
     @cached_property
     def chat_template(self) -> str | None:
         """The default chat template as transformers loads it: chat_template.jinja first, then the JSON configs."""
-        jinja_file = self.model_dir / "chat_template.jinja"
-        if jinja_file.is_file():
+        jinja_file = self.model_file("chat_template.jinja")
+        if jinja_file is not None:
             return jinja_file.read_text(encoding="utf-8")
         template = self.model_json("tokenizer_config.json").get("chat_template")
         return default_template(template or self.model_json("chat_template.json").get("chat_template"))

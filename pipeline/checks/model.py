@@ -7,10 +7,11 @@ model is on disk, with its files (sizes, sha256, safetensors headers, config.jso
 from __future__ import annotations
 
 import math
+import os
 from typing import TYPE_CHECKING
 
 from pipeline.checks.registry import check
-from pipeline.hashing import sha256_file
+from pipeline.hashing import NotRegularFile, inside_regular_file, sha256_file, visible_files
 from pipeline.judgments import PARITY_OPTIONS, describe_parity, parity_value
 from pipeline.safetensors_dtypes import DTYPE_NAMES, NAME_BYTES
 
@@ -25,6 +26,12 @@ if TYPE_CHECKING:
 # mixed-precision norms may add a little: 2% and 64 KiB per file cover both.
 SIZE_SLACK = 1.02
 HEADER_SLACK_BYTES = 65536
+
+NOT_PUBLISHED_FROM_MODEL = ("README.md", "results.json")
+"""Push publishes the card bundle's copies of these (pipeline.stages.push.files.CARD_FILES), never the model
+folder's: one there that the merge did not record is never sent, so it is not a stray file."""
+MAX_NAMED = 5
+"""Stray files named in a failure; the rest are counted."""
 
 
 @check("model_files", "the record lists the model's files, none empty; local files match size and sha256")
@@ -45,14 +52,39 @@ def model_files(ctx: CheckContext, out: Outcome) -> None:
 
 
 def _files_match_record(model: ModelRecord, folder: Path, out: Outcome) -> None:
+    """Every recorded file is a regular file of the folder with its recorded size and sha256, and nothing the
+    merge did not record is there: what push publishes is exactly this list (pipeline.stages.push.files)."""
     for entry in model.files:
         path = folder / entry.path
-        if not path.is_file():
+        if not os.path.lexists(path):
             out.fail(f"{entry.path} listed but missing from {folder}", "every listed file")
-        elif path.stat().st_size != entry.size:
-            out.fail(f"{entry.path} is {path.stat().st_size:,} bytes, recorded {entry.size:,}", "the recorded size")
-        elif sha256_file(path) != entry.sha256:
-            out.fail(f"{entry.path} sha256 differs from the record", "the recorded sha256")
+            continue
+        try:
+            size = inside_regular_file(path, folder).st_size
+            if size != entry.size:
+                out.fail(f"{entry.path} is {size:,} bytes, recorded {entry.size:,}", "the recorded size")
+            elif sha256_file(path) != entry.sha256:
+                out.fail(f"{entry.path} sha256 differs from the record", "the recorded sha256")
+        except NotRegularFile as exc:
+            out.fail(f"{entry.path} {exc.why}", "a regular file inside the model folder, as the merge wrote it")
+    recorded = {entry.path for entry in model.files} | set(NOT_PUBLISHED_FROM_MODEL)
+    stray = [path for path in visible_files(folder) if path.relative_to(folder).as_posix() not in recorded]
+    extra = [path.relative_to(folder).as_posix() + _what(path, folder) for path in stray]
+    if extra:
+        shown = ", ".join(extra[:MAX_NAMED]) + (f" and {len(extra) - MAX_NAMED} more" if len(extra) > MAX_NAMED else "")
+        out.fail(
+            f"{shown} in {folder} but not among the files the merge recorded",
+            "only the merge's files (re-run pubctl merge, or remove them)",
+        )
+
+
+def _what(path: Path, folder: Path) -> str:
+    """' (what it is)' for an entry that is not a regular file of ``folder``; '' for one that is. Opens nothing."""
+    try:
+        inside_regular_file(path, folder)
+    except NotRegularFile as exc:
+        return f" ({exc.why})"
+    return ""
 
 
 @check("parameter_count", "the recorded parameter count matches the weights' bytes and the safetensors headers")

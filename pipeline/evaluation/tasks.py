@@ -21,6 +21,7 @@ import yaml
 
 from pipeline.config import BUILTIN_TASKS
 from pipeline.errors import UsageError
+from pipeline.hashing import inside_regular_file, sha256_file
 from pipeline.refs import project_path
 
 LM_EVAL_INCLUDE = "lm_eval:"
@@ -153,17 +154,33 @@ def folder_digest(folder: Path) -> str:
     and is edited must not be answered from the cache. Files inside the folder are hashed once, as part of it.
     """
     digest = hashlib.sha256()
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    files = task_files(folder)
     for path in files:
         digest.update(str(path.relative_to(folder)).encode())
-        digest.update(path.read_bytes())
+        digest.update(bytes.fromhex(sha256_file(path)))
     inside = {path.resolve() for path in files}
     for yaml_file in (p for p in files if p.suffix in (".yaml", ".yml")):
         for data_file in _named_data_files(yaml_file):
-            if data_file.is_file() and data_file.resolve() not in inside:
+            if data_file.exists() and data_file.resolve() not in inside:
+                # sha256_file refuses a FIFO or device before lm-eval would open it and block.
                 digest.update(str(data_file.resolve()).encode())
-                digest.update(hashlib.sha256(data_file.read_bytes()).digest())
+                digest.update(bytes.fromhex(sha256_file(data_file)))
     return digest.hexdigest()
+
+
+def task_files(folder: Path) -> list[Path]:
+    """Every file lm-eval may read under ``folder``: regular files inside it, or NotRegularFile naming the first other.
+
+    lm-eval walks the include folder and opens each YAML it finds; a FIFO would block it and a link out of
+    the folder would read (and cache-key) a file that is not part of the release, so both are refused here.
+    """
+    files = []
+    for path in sorted(folder.rglob("*")):
+        if "__pycache__" in path.parts or (path.is_dir() and not path.is_symlink()):
+            continue
+        inside_regular_file(path, folder)
+        files.append(path)
+    return files
 
 
 @dataclass(frozen=True)

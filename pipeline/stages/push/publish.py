@@ -16,10 +16,19 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from pipeline import __version__
 from pipeline.errors import PubctlError, StageFailed, UsageError
-from pipeline.hub_client import LocalFile, RemoteState, describe_hub_error, is_transport_error, read_remote
+from pipeline.hub_client import (
+    HUB_TIMEOUT_ENV,
+    LocalFile,
+    RemoteState,
+    describe_hub_error,
+    hub_timeout,
+    is_transport_error,
+    read_remote,
+)
 from pipeline.stages.push.output import print_committed, print_target
 from pipeline.stages.push.plan import PushOptions, Role, TargetPlan, plan
 
@@ -46,17 +55,38 @@ def push_target(
             raise UsageError(f"push to {repo_id}@{options.revision}: {'; '.join(target.blockers)}. Nothing was sent.")
         if not options.create_pr and not remote.branch_exists:
             api.create_branch(repo_id, branch=options.revision, revision=remote.head)
-        commit, url, pr_url = _commit(api, target, options)
-        if options.tag and options.tag not in remote.tags:
-            api.create_tag(repo_id, tag=options.tag, revision=commit, tag_message=title)
+        try:
+            commit, url, pr_url = _commit(api, target, options)
+        except Exception as exc:
+            if not is_transport_error(exc):
+                raise
+            commit, url, pr_url = _after_lost_answer(api, console, target, options, exc)
     except Exception as exc:
         error = translate(exc, repo_id, options.revision, head)
         if error is None:
             raise  # ours already, or a bug with its traceback
         raise error from None
+    if options.tag and options.tag not in remote.tags:
+        _create_tag(api, repo_id, options, commit, title)
     target.result = _result(target, commit, url, pr_url)
     print_committed(console, target)
     return target
+
+
+def _create_tag(api: Any, repo_id: str, options: PushOptions, commit: str | None, title: str) -> None:
+    """Tag the commit just made; a failure here must not read as if the commit had not landed."""
+    assert options.tag is not None
+    try:
+        api.create_tag(repo_id, tag=options.tag, revision=commit, tag_message=title)
+    except Exception as exc:
+        error = translate(exc, repo_id, options.revision, commit)
+        if error is None:
+            raise
+        raise type(error)(
+            f"push to {repo_id}@{options.revision}: committed {commit and commit[:12]}, but the tag "
+            f"{options.tag} was not created ({describe_hub_error(exc)}). Run pubctl push again with the same "
+            "tag: nothing is sent again, the tag is created."
+        ) from None
 
 
 def _existing_remote(
@@ -99,6 +129,60 @@ def _commit(api: Any, target: TargetPlan, options: PushOptions) -> tuple[str | N
         parent_commit=head,
     )
     return info.oid, info.commit_url, info.pr_url
+
+
+def _after_lost_answer(
+    api: Any, console: Console, target: TargetPlan, options: PushOptions, exc: Exception
+) -> tuple[str | None, str, str | None]:
+    """The commit request timed out or its connection dropped: whether it landed is read back from the branch.
+
+    The Hub may have committed and lost only its answer. Its branch head says which: unchanged, nothing
+    was committed; moved to a commit holding every change of this push, it was committed (the push goes
+    on from there); moved elsewhere, another writer committed and this push did not.
+    """
+    repo_id, revision, planned = target.repo_id, options.revision, target.remote.head
+    why = describe_hub_error(exc)
+    if "TimeoutException" in {cls.__name__ for cls in type(exc).__mro__}:
+        why = f"the Hub did not answer the commit within {hub_timeout():g} s ({HUB_TIMEOUT_ENV}; {why})"
+    if options.create_pr:
+        raise StageFailed(
+            f"push to {repo_id}@{revision}: the commit request failed ({why}); the Hub may still open the pull "
+            f"request, which the branch head does not show. Look at {api.endpoint}/{repo_id}/discussions "
+            "before running pubctl push again."
+        )
+    now = read_remote(api, repo_id, revision)
+    if not now.readable:
+        raise StageFailed(
+            f"push to {repo_id}@{revision}: the commit request failed ({why}), then the Hub could not be read "
+            f"back ({now.reason}), so whether it landed is unknown. Run pubctl push again: it plans against "
+            "the Hub's head and sends only what is missing."
+        )
+    if now.head == planned:
+        raise StageFailed(interrupted(repo_id, revision, planned, why))
+    if now.head and _holds(now, target):
+        console.print(
+            f"[yellow]the commit request failed ({escape(why)}), but {escape(revision)} is now at "
+            f"{now.head[:12]}, which holds every change of this push: it was committed.[/]"
+        )
+        return now.head, f"{api.endpoint}/{repo_id}/commit/{now.head}", None
+    raise StageFailed(
+        f"push to {repo_id}@{revision}: the commit request failed ({why}) and the branch moved from "
+        f"{planned and planned[:12]} to {now.head and now.head[:12]} without this push's files (another "
+        "writer committed): nothing of this push was committed; run again (pubctl push) to plan against the "
+        "new head."
+    )
+
+
+def _holds(remote: RemoteState, target: TargetPlan) -> bool:
+    """Whether the remote tree has every planned change: the additions with their content, no deleted path."""
+    for planned in target.changes:
+        there = remote.files.get(planned.path)
+        if planned.action == "delete":
+            if there is not None:
+                return False
+        elif there is None or planned.local is None or not there.same_content(planned.local):
+            return False
+    return True
 
 
 def operations(target: TargetPlan) -> list[Any]:
@@ -172,6 +256,7 @@ def _http_error(exc: Any, repo_id: str, revision: str, head: str | None) -> Pubc
 def interrupted(repo_id: str, revision: str, head: str | None, why: str) -> str:
     at = f" at {head[:12]}" if head else ""
     return (
-        f"push to {repo_id}@{revision} failed: {why}. The branch is unchanged{at}: a commit is all or nothing. "
-        "Run pubctl push again to complete it; files that already reached the Hub are not sent again."
+        f"push to {repo_id}@{revision} failed: {why}. The branch is unchanged{at} (a commit is all or nothing): "
+        "nothing was committed; run again. Running pubctl push again completes it; files that already reached "
+        "the Hub are not sent again."
     )

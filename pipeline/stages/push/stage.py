@@ -25,9 +25,10 @@ from rich.markup import escape
 from pipeline import __version__
 from pipeline.atomic import atomic_write_text
 from pipeline.errors import CheckFailed, StageFailed, UsageError
-from pipeline.hub_client import current_token
+from pipeline.hub_client import current_token, hub_api
 from pipeline.layout import Layout
 from pipeline.provenance import git_commit
+from pipeline.refs import excerpt, revision_problem
 from pipeline.stage import StageResult
 from pipeline.stages.push.files import adapter_files, model_files
 from pipeline.stages.push.output import print_checks, print_plan
@@ -101,6 +102,10 @@ def push_options(
 ) -> PushOptions:
     """The command's options with config.hub's values where they are None."""
     hub = config.hub
+    for option, value in (("--revision", revision), ("--tag", tag)):
+        problem = revision_problem(value) if value is not None else None
+        if problem:
+            raise UsageError(f"push {config.name}: {option} {excerpt(value)}: {problem}.")
     tag = tag if tag is not None else hub.tag
     create_pr = hub.create_pr if create_pr is None else create_pr
     if tag and create_pr:
@@ -112,9 +117,7 @@ def push_options(
 
 
 def _plan_only(config: ReleaseConfig, layout: Layout, console: Console, prepared: _Prepared) -> PushPlan:
-    from huggingface_hub import HfApi
-
-    api, options, title = HfApi(), prepared.options, prepared.title
+    api, options, title = hub_api(), prepared.options, prepared.title
     model = plan(api, "model", config.hub.repo_id, prepared.files, title, options)
     adapter = None
     if prepared.adapter_files is not None and config.hub.adapter_repo_id:
@@ -128,8 +131,6 @@ def _plan_only(config: ReleaseConfig, layout: Layout, console: Console, prepared
 
 
 def _push(config: ReleaseConfig, layout: Layout, console: Console, prepared: _Prepared) -> PushPlan:
-    from huggingface_hub import HfApi
-
     hub, options, title = config.hub, prepared.options, prepared.title
     _refuse_failed_gates(config, console, prepared.checks)
     if not current_token():
@@ -137,7 +138,7 @@ def _push(config: ReleaseConfig, layout: Layout, console: Console, prepared: _Pr
             f"push {config.name}: no Hugging Face token. Set HF_TOKEN or run `hf auth login` with a token that "
             f"can write to {hub.repo_id}; `pubctl push {config.name} --dry-run` needs none."
         )
-    api = HfApi()
+    api = hub_api()
     model = push_target(api, console, "model", hub.repo_id, prepared.files, title, options)
     adapter = None
     if prepared.adapter_files is not None and hub.adapter_repo_id:
