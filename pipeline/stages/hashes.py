@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from pipeline.errors import UsageError
 from pipeline.layout import Layout, templates_dir
 from pipeline.refs import DataRef, ModelRef, project_path
 from pipeline.stamps import MISSING, FileHasher, canonical_hash
@@ -87,9 +88,15 @@ def evaluate_outputs(config: ReleaseConfig, layout: Layout, hasher: FileHasher) 
 
 def card_files(config: ReleaseConfig, layout: Layout, hasher: FileHasher) -> dict[str, str]:
     inputs = {"results.json": hasher.file(layout.results), "templates": hasher.tree(templates_dir(layout.root))}
-    template = project_path(config.card.template, layout.root)
-    if template.is_file():  # a template outside templates/
-        inputs["template"] = hasher.file(template)
+    from pipeline.stages.card.template_files import user_template_file  # here: importing this module loads no stage
+
+    try:
+        template = user_template_file(config, layout)  # the very file the card stage renders
+    except UsageError:
+        inputs["template"] = "refused"  # the card stage says why, in its own words
+    else:
+        if template is not None:  # a template outside templates/
+            inputs["template"] = hasher.file(template)
     for other in config.card.compare_with:
         inputs[f"results.json of {other}"] = hasher.file(layout.card_dir_of(other) / "results.json")
     return inputs

@@ -7,6 +7,10 @@
 - ``comparison``: the card.compare_with table.
 - ``environment``: the sandboxed Jinja environment and its Markdown filters, shared with the adapter
   repository's card (pipeline.stages.push).
+- ``template_files``: which file card.template names (inside the project only) and the rule every
+  template file, included ones too, must pass before it is opened.
+- ``sandbox`` and ``limits``: jinja2's sandbox with bounded sizes and a time limit, and a loader
+  that reads only checked files.
 
 This package imports no torch, transformers, trl, peft, datasets or lm_eval, and not
 pipeline.checks (the gates import the card, never the other way round): ``pubctl card``

@@ -1,6 +1,7 @@
 """The Jinja environment every card is rendered in: the model card and the adapter repository's card.
 
-A SandboxedEnvironment (a user's template cannot reach Python internals) with
+A bounded sandbox (pipeline.stages.card.sandbox: no Python internals, bounded sizes,
+a time limit) loading only checked files (pipeline.stages.card.template_files), with
 StrictUndefined (a missing value is an error, never a blank) and a finalize hook
 that refuses to print None (a template must say what is missing instead).
 Autoescaping is off because the output is Markdown, not HTML; every record or
@@ -14,8 +15,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.errors import UsageError
-from pipeline.layout import Layout, templates_dir
+from pipeline.errors import PubctlError, UsageError
+from pipeline.layout import Layout
 from pipeline.markdown import (
     code_span,
     duration,
@@ -29,13 +30,14 @@ from pipeline.markdown import (
     signed,
     size,
 )
-from pipeline.refs import project_path
+from pipeline.stages.card.template_files import card_template
 
 if TYPE_CHECKING:
     from jinja2.bccache import FileSystemBytecodeCache
-    from jinja2.sandbox import SandboxedEnvironment
 
-DEFAULT_TEMPLATE = "model_card.md.j2"
+    from pipeline.config import ReleaseConfig
+    from pipeline.stages.card.sandbox import BoundedSandbox
+
 OPTIONS = {"autoescape": False, "trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": True}
 """autoescape off: Markdown, not HTML; the filters escape instead."""
 FILTERS = {
@@ -53,51 +55,26 @@ FILTERS = {
 }
 
 
-def default_templates(layout: Layout) -> Path:
-    """The templates/ folder pubctl's own templates are read from (a user template may extend them)."""
-    folder = templates_dir(layout.root)
-    if not (folder / DEFAULT_TEMPLATE).is_file():
-        raise UsageError(f"No card templates: {folder / DEFAULT_TEMPLATE} does not exist.")
-    return folder
-
-
-def card_environment(template: str, layout: Layout) -> tuple[SandboxedEnvironment, str]:
+def card_environment(config: ReleaseConfig, layout: Layout) -> tuple[BoundedSandbox, str]:
     """The environment for the model card and the name of the template to render (card.template)."""
-    default_dir = default_templates(layout)
-    if (default_dir / template).is_file():
-        return sandboxed(layout, [default_dir]), template
-    user = user_template(template, default_dir, layout.root)
-    return sandboxed(layout, [user.parent, default_dir]), user.name
+    choice = card_template(config, layout)
+    return sandboxed(layout, list(choice.search)), choice.name
 
 
-def user_template(name: str, default_dir: Path, root: Path) -> Path:
-    """card.template as a path outside templates/; it must exist and must not shadow the default it extends."""
-    user = project_path(name, root)
-    if not user.is_file():
-        raise UsageError(
-            f"card.template {name!r}: no template at {default_dir / name} or {user}. Name a file in "
-            f"{default_dir} or a path to a Jinja template."
-        )
-    if user.name == DEFAULT_TEMPLATE and user.parent.resolve() != default_dir.resolve():
-        raise UsageError(
-            f"card.template {name!r}: a user template must not be called {DEFAULT_TEMPLATE}, the name it extends."
-        )
-    return user
-
-
-def sandboxed(layout: Layout, search: list[Path]) -> SandboxedEnvironment:
-    """A sandboxed, strict environment loading templates from ``search`` (first match wins)."""
+def sandboxed(layout: Layout, search: list[Path]) -> BoundedSandbox:
+    """A bounded, sandboxed, strict environment loading checked templates from ``search`` (first match wins)."""
     import jinja2
-    from jinja2.sandbox import SandboxedEnvironment
 
-    env = SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader([str(path) for path in search]),
+    from pipeline.stages.card.sandbox import BoundedSandbox, ProjectLoader
+
+    env = BoundedSandbox(
+        loader=ProjectLoader(search),
         undefined=jinja2.StrictUndefined,
         finalize=_finalize,
         bytecode_cache=_bytecode_cache(layout),
         **OPTIONS,
     )
-    env.filters.update(FILTERS)
+    env.add_filters(FILTERS)
     return env
 
 
@@ -115,12 +92,16 @@ def _bytecode_cache(layout: Layout) -> FileSystemBytecodeCache | None:
     """Compiled templates cached under runs/_cache: compiling them is a third of a re-render's time.
 
     Jinja keys the cache by template name and source checksum, not by environment options, so
-    the folder name carries the options and the jinja version. Output never depends on the cache.
+    the folder name carries the options, the jinja version and the sandbox's code generator. Output
+    never depends on the cache, and only files the loader accepted (inside the project) reach it.
     """
     import jinja2
     from jinja2.bccache import FileSystemBytecodeCache
 
-    signature = hashlib.sha256(f"{jinja2.__version__} {sorted(OPTIONS.items())} finalize".encode()).hexdigest()[:12]
+    from pipeline.stages.card.sandbox import SANDBOX_VERSION
+
+    key = f"{jinja2.__version__} {sorted(OPTIONS.items())} finalize {SANDBOX_VERSION}"
+    signature = hashlib.sha256(key.encode()).hexdigest()[:12]
     folder = layout.cache_dir / "card-templates" / signature
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -129,13 +110,14 @@ def _bytecode_cache(layout: Layout) -> FileSystemBytecodeCache | None:
     return FileSystemBytecodeCache(str(folder))
 
 
-def method_partial(env: SandboxedEnvironment, method: str) -> str:
+def method_partial(env: BoundedSandbox, method: str) -> str:
     """The partial describing ``method``; every training method must have one."""
     import jinja2
 
     name = f"partials/method_{method}.md.j2"
     try:
-        env.get_template(name)
+        # Found, not compiled: a syntax error in it is reported by render_body with its line.
+        env.loader.get_source(env, name)  # type: ignore[union-attr]  # sandboxed() always sets a loader
     except jinja2.TemplateNotFound:
         raise UsageError(
             f"No card partial for method '{method}': templates/{name} is missing. Every training method needs "
@@ -144,17 +126,51 @@ def method_partial(env: SandboxedEnvironment, method: str) -> str:
     return name
 
 
-def render_body(env: SandboxedEnvironment, template_name: str, context: dict[str, Any]) -> str:
-    """The Markdown body: template errors become usage errors naming the template and line."""
-    import jinja2
+def render_body(env: BoundedSandbox, template_name: str, context: dict[str, Any]) -> str:
+    """The Markdown body, rendered within the sandbox's bounds; any failure is a UsageError naming template and line."""
+    from pipeline.stages.card.sandbox import RENDER_SECONDS
 
     try:
-        text = env.get_template(template_name).render(context)
-    except jinja2.TemplateSyntaxError as exc:
-        raise UsageError(f"Card template {exc.filename or exc.name}, line {exc.lineno}: {exc.message}.") from None
-    except jinja2.TemplateError as exc:
-        raise UsageError(f"Rendering the card with template {template_name!r} failed: {exc}.") from None
+        with env.time_limit(RENDER_SECONDS):
+            text = env.get_template(template_name).render(context)
+    except PubctlError as exc:
+        if not isinstance(exc, UsageError):
+            raise
+        raise UsageError(f"{_where(exc, env, template_name)}: {exc}") from None
+    except Exception as exc:  # the template is code from the config's author: whatever it raises is its error
+        raise UsageError(f"{_where(exc, env, template_name)}: {_reason(exc)}.") from None
     # Block tags leave runs of blank lines where optional sections are absent; Markdown ignores them,
     # a reviewer reading the diff does not.
     text = re.sub(r"[ \t]+\n", "\n", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
+
+
+def _where(exc: BaseException, env: BoundedSandbox, template_name: str) -> str:
+    from pipeline.stages.card.sandbox import ProjectLoader, template_line
+
+    found = template_line(exc, env.loader) if isinstance(env.loader, ProjectLoader) else None
+    if found is None:
+        return f"Card template {template_name}"
+    name, line = found
+    via = f" (rendering {template_name})" if name != template_name else ""
+    return f"Card template {name}, line {line}{via}"
+
+
+def _reason(exc: BaseException) -> str:
+    import jinja2
+
+    if isinstance(exc, RecursionError):
+        return (
+            "recursion too deep: a macro, include or recursive loop calls itself without end, or an expression "
+            "is nested too deeply"
+        )
+    if isinstance(exc, MemoryError):
+        return "out of memory while rendering"
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        text = exc.message or str(exc)
+    elif isinstance(exc, jinja2.TemplateError):
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    text = text.rstrip(".")
+    return text if len(text) <= 300 else text[:297] + "..."

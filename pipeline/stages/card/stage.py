@@ -68,7 +68,7 @@ def render(config: ReleaseConfig, layout: Layout, *, reuse_plots: bool = False) 
 
     results = read_results(layout.results)
     plots = build_plots(results, method_spec(results, config).metrics, reuse=layout.plots_dir if reuse_plots else None)
-    env, template_name = card_environment(config.card.template, layout)
+    env, template_name = card_environment(config, layout)
     context = build_context(config, layout, results, plots)
     context["method_partial"] = method_partial(env, context["method_name"])
     # The card names the exact record it describes: the lineage gate and any reader can check the two match.
