@@ -24,6 +24,8 @@ Imports nothing heavy: huggingface_hub's validator is imported when a Hub id is 
 
 from __future__ import annotations
 
+import contextlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -35,7 +37,25 @@ DATA_SUFFIXES = (".json", ".jsonl", ".parquet")
 LOCAL_DIGEST_PREFIX = "sha256:"
 """How the train stage records a local dataset's revision: its content digest."""
 
+REFERENCE_MAX = 255
+"""Longest model or data reference: a Hub id is at most 96 characters, and a longer path would meet the file
+system's name limit (ENAMETOOLONG) in the middle of a stage instead of here."""
+REVISION_MAX = 255
+"""Longest Hub revision (branch, tag or commit sha): it becomes part of a URL and of a ref file name."""
+QUOTE_MAX = 60
+"""Most characters of a user's value an error message quotes."""
+
 Kind = Literal["builtin", "local", "hub", "invalid"]
+
+_REVISION = re.compile(r"[A-Za-z0-9._/+-]+")
+
+
+def excerpt(value: object, limit: int = QUOTE_MAX) -> str:
+    """``repr(value)``, cut to ``limit`` characters: an error quotes what it refuses without repeating a megabyte."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}... ({len(value)} characters)"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 class TreeHasher(Protocol):
@@ -46,13 +66,35 @@ class TreeHasher(Protocol):
 
 def project_path(value: str | Path, root: Path) -> Path:
     """``value`` as a path: ``~`` expanded, relative paths taken from the project root (never the cwd)."""
-    path = Path(value).expanduser()
+    path = Path(value)
+    with contextlib.suppress(RuntimeError):  # '~user' of no such user: a path as written, which will not exist
+        path = path.expanduser()
     return path if path.is_absolute() else root / path
 
 
 def looks_like_path(value: str) -> bool:
     """Whether ``value`` can only be a path (the Hub accepts ``data/prefs.jsonl`` as an id; pubctl does not)."""
     return value.startswith(("/", "./", "../", "~")) or value.endswith(DATA_SUFFIXES) or "\\" in value
+
+
+def revision_problem(value: str) -> str | None:
+    """Why a branch, tag or commit sha would be refused by git (and so the Hub), or None when it would not.
+
+    A subset of git check-ref-format that needs no quoting in a URL: ASCII letters, digits and ``._/+-``,
+    no ``..`` or ``//``, no component starting with '.' or ending in '.lock', no leading '-' or '/'.
+    """
+    if not value:
+        return "an empty revision"
+    if len(value) > REVISION_MAX:
+        return f"too long ({len(value)} characters; at most {REVISION_MAX})"
+    if not _REVISION.fullmatch(value):
+        return "use ASCII letters, digits and '._/+-' only (no spaces or control characters)"
+    parts = value.split("/")
+    if ".." in value or "" in parts or value.startswith("-") or value.endswith("."):
+        return "not a git ref name ('..', '//', a leading '-' or '/', a trailing '.' or '/')"
+    if any(part.startswith(".") or part.endswith(".lock") for part in parts):
+        return "not a git ref name (a part starts with '.' or ends with '.lock')"
+    return None
 
 
 def hub_id_problem(value: str, *, require_namespace: bool = False) -> str | None:
@@ -73,15 +115,40 @@ def _classify(value: str, root: Path, builtins: tuple[str, ...], what: str) -> t
     """(kind, local path, problem) of one reference string."""
     if value.startswith(BUILTIN_PREFIX):
         if value not in builtins:
-            return "builtin", None, f"unknown built-in {what} {value!r}; built-ins: {', '.join(builtins)}"
+            return "builtin", None, f"unknown built-in {what} {excerpt(value)}; built-ins: {', '.join(builtins)}"
         return "builtin", None, None
     if not value.strip():
         return "invalid", None, "an empty reference"
+    if len(value) > REFERENCE_MAX:
+        return "invalid", None, None
+    if "\0" in value:
+        return "invalid", None, "a NUL character"
     path = project_path(value, root)
-    if looks_like_path(value) or path.exists():
+    if looks_like_path(value) or _exists(path):
         return "local", path, None
     problem = hub_id_problem(value)
     return ("invalid", None, problem) if problem else ("hub", None, None)
+
+
+def _invalid(value: str, problem: str | None, neither: str) -> str:
+    if len(value) > REFERENCE_MAX:
+        return f"{value[:QUOTE_MAX]!r}... is too long ({len(value)} characters; at most {REFERENCE_MAX})"
+    return f"{excerpt(value)} is {neither} ({problem})"
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; False when the file system refuses the name itself (too long, bad bytes)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -121,10 +188,10 @@ class ModelRef(_Ref):
     @classmethod
     def parse(cls, value: str, root: Path, revision: str | None = None) -> ModelRef:
         kind, path, problem = _classify(value, root, BUILTIN_MODELS, "model")
-        if kind == "local" and path is not None and not path.is_dir():
-            problem = f"{value!r} looks like a local path but no folder exists at {path}"
+        if kind == "local" and path is not None and not _is_dir(path):
+            problem = f"{excerpt(value)} looks like a local path but no folder exists at {path}"
         if kind == "invalid":
-            problem = f"{value!r} is neither a Hub model id nor an existing folder ({problem})"
+            problem = _invalid(value, problem, "neither a Hub model id nor an existing folder")
         return cls(value, kind, revision, path, problem)
 
     @property
@@ -157,10 +224,10 @@ class DataRef(_Ref):
             # a record's local file, maybe not checked out here
             return cls(value, "local", revision, project_path(value, root), None, subset)
         kind, path, problem = _classify(value, root, BUILTIN_DATASETS, "dataset")
-        if kind == "local" and path is not None and not path.exists():
-            problem = f"{value!r} looks like a local path but no file exists at {path}"
+        if kind == "local" and path is not None and not _exists(path):
+            problem = f"{excerpt(value)} looks like a local path but no file exists at {path}"
         if kind == "invalid":
-            problem = f"{value!r} is neither a Hub dataset id nor an existing file ({problem})"
+            problem = _invalid(value, problem, "neither a Hub dataset id nor an existing file")
         return cls(value, kind, revision, path, problem, subset)
 
     @property

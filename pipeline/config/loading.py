@@ -15,44 +15,40 @@ from pydantic import (
 )
 
 from pipeline.config.release import ReleaseConfig
+from pipeline.config.yaml_bounds import read_config_text, yaml_document
 from pipeline.errors import ConfigError
-from pipeline.layout import configs_dir, project_root
+from pipeline.layout import configs_dir, project_root, release_name_problem
 from pipeline.methods import METHODS, MethodParams
+from pipeline.refs import excerpt
+
+PROBLEMS_SHOWN = 20
+"""Most validation problems listed one per line (a list of 10,000 bad items is one problem repeated)."""
 
 
 # -------------------------------------------------------------------------- loading
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: dict[Any, yaml.Mark] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                "while constructing a mapping", node.start_mark, f"found duplicate key {key!r}", key_node.start_mark
-            )
-        seen[key] = key_node.start_mark
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def resolve_config_path(name_or_path: str, root: Path | None = None) -> Path:
-    """configs/NAME.yaml under the project root, or a path to a YAML file."""
+    """configs/NAME.yaml under the project root, or a path to a YAML file; either way NAME must be a valid name."""
     root = root or project_root()
-    candidate = Path(name_or_path).expanduser()
-    if candidate.suffix in (".yaml", ".yml") or candidate.parent != Path():
+    try:
+        candidate = Path(name_or_path).expanduser()
+    except RuntimeError:  # '~user' of no such user
+        candidate = Path(name_or_path)
+    is_path = candidate.suffix in (".yaml", ".yml") or candidate.parent != Path()
+    # One rule for both spellings: the release is named after the file, and the name becomes cards/NAME and runs/NAME.
+    problem = release_name_problem(candidate.stem if is_path else name_or_path)
+    if problem and is_path:
+        raise ConfigError(f"{excerpt(name_or_path)}: {problem} (a release is named after its config file).")
+    if problem:
+        raise ConfigError(f"{problem[0].upper()}{problem[1:]}.")
+    if is_path:
         path = candidate if candidate.is_absolute() else (Path.cwd() / candidate)
-        if not path.is_file():
-            raise ConfigError(f"{name_or_path}: no such config file ({path}).")
+        if not _exists(path):
+            raise ConfigError(f"{excerpt(name_or_path)}: no such config file ({excerpt(str(path), 300)}).")
         return path
     folder = configs_dir(root)
     path = folder / f"{name_or_path}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in folder.glob("*.yaml"))
+    if not _exists(path):
+        known = sorted(p.stem for p in folder.glob("*.yaml") if not release_name_problem(p.stem))
         close = difflib.get_close_matches(name_or_path, known, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
         listing = f" Known releases: {', '.join(known)}." if known else f" {folder} has no configs."
@@ -60,24 +56,20 @@ def resolve_config_path(name_or_path: str, root: Path | None = None) -> Path:
     return path
 
 
+def _exists(path: Path) -> bool:
+    """Whether something is there (a folder or FIFO is then refused by name when it is read, not reported missing)."""
+    try:
+        return path.exists()
+    except OSError:  # a name the file system refuses (too long)
+        return False
+
+
 def load_config(name_or_path: str, root: Path | None = None) -> ReleaseConfig:
     """Load and validate a release config; every problem is a ConfigError naming file, field and line."""
     root = (root or project_root()).resolve()
     path = resolve_config_path(name_or_path, root)
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}).") from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: invalid YAML{where}: {exc.problem or exc.context}.") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}.") from None
+    raw, text = read_config_text(path)
+    data, node = yaml_document(text, path)
     if data is None:
         raise ConfigError(f"{path}: the file is empty; a release config needs at least hub.repo_id.")
     if not isinstance(data, dict):
@@ -98,21 +90,30 @@ def load_config(name_or_path: str, root: Path | None = None) -> ReleaseConfig:
 # ------------------------------------------------------------------- error messages
 def format_validation_error(exc: ValidationError, path: Path, node: yaml.Node | None) -> str:
     """One line per problem: field path, YAML line, what was found and what was expected."""
+    errors = exc.errors(include_url=False)
     lines = []
-    for error in exc.errors(include_url=False):
+    for error in errors[:PROBLEMS_SHOWN]:
         loc = _user_loc(error["loc"])
-        dotted = ".".join(str(part) for part in loc) or "(top level)"
+        dotted = ".".join(_short(part) for part in loc) or "(top level)"
         line = _line_of(node, loc)
         where = f" (line {line})" if line else ""
         lines.append(f"  {dotted}{where}: {_describe(error, loc)}")
-    count = len(lines)
+    count = len(errors)
+    if count > PROBLEMS_SHOWN:
+        lines.append(f"  ... and {count - PROBLEMS_SHOWN} more")
     head = f"{path}: {count} problem{'s' if count > 1 else ''} in the config:"
     return "\n".join([head, *lines])
 
 
+def _short(part: str | int) -> str:
+    """One part of a field path; a key is the user's text and may be of any length."""
+    text = str(part)
+    return text if len(text) <= 60 else f"{text[:60]}..."
+
+
 def _user_loc(loc: tuple) -> tuple:
-    """Drop pydantic's union tag (method.dpo.beta -> method.beta): users never write it."""
-    parts = list(loc)
+    """Drop pydantic's union tag (method.dpo.beta -> method.beta) and key marker: users never write them."""
+    parts = [part for part in loc if part != "[key]"]  # pydantic's marker of a dict key (checks.allow.ID)
     if len(parts) > 1 and parts[0] == "method" and parts[1] in METHODS:
         del parts[1]
     return tuple(parts)
@@ -121,7 +122,7 @@ def _user_loc(loc: tuple) -> tuple:
 def _describe(error: dict, loc: tuple) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
-        key = str(loc[-1])
+        key = _short(loc[-1])
         valid = _valid_keys(error["loc"][:-1])
         close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
         hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(sorted(valid))}"
@@ -129,8 +130,8 @@ def _describe(error: dict, loc: tuple) -> str:
     if kind == "missing":
         return "required field is missing"
     if kind == "union_tag_invalid":
-        tag = error.get("ctx", {}).get("tag", "")
-        close = METHODS.closest(str(tag))
+        tag = _short(error.get("ctx", {}).get("tag", ""))
+        close = METHODS.closest(tag)
         hint = f"; did you mean '{close}'?" if close else ""
         return f"unknown method '{tag}'; known methods: {', '.join(METHODS)}{hint}"
     if kind == "union_tag_not_found":
@@ -138,7 +139,7 @@ def _describe(error: dict, loc: tuple) -> str:
     message = error["msg"].removeprefix("Value error, ")
     found = error.get("input")
     if kind.endswith("_type") or kind.startswith(("greater", "less", "literal", "int_", "float_", "bool_")):
-        return f"{message} (found {found!r})"
+        return f"{message} (found {excerpt(found)})"
     return message
 
 

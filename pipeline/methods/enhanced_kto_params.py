@@ -44,7 +44,9 @@ class Params(MethodParams):
     bco_shift: bool = Field(
         False, description="Replace the KL shift β·z₀ by BCO's running mean δ of the rewards β·r (kept in checkpoints)."
     )
-    bco_shift_start_step: int = Field(0, ge=0, description="Optimizer step after which the BCO shift applies.")
+    bco_shift_start_step: int = Field(
+        0, ge=0, le=10**9, description="Optimizer step after which the BCO shift applies."
+    )
     bco_shift_max_grad_norm: float = Field(
         1.0, gt=0, description="Clip on the gradient contribution of the BCO-shifted term."
     )
