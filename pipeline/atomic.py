@@ -56,8 +56,32 @@ def normalise_modes(folder: Path) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write bytes so readers see the old content or the new, never a partial file.
+
+    An OSError (disk full, read-only or quota-bound file system) names ``path``, not the temp file beside
+    it or nothing at all as a failed write() does: the message a user gets says which file was not written.
+    """
+    try:
+        _replace_atomically(path, data)
+    except OSError as exc:
+        raise failed_write(exc, path) from exc
+
+
+def failed_write(exc: OSError, path: Path) -> OSError:
+    """``exc`` as the same kind of OSError, about ``path`` and marked as a failed write (see pipeline.errors)."""
+    if exc.errno is None or (exc.filename == str(path) and exc.filename2 is None):
+        named = exc  # not an error of the system (a test's OSError("...")): nothing to re-address
+    else:
+        named = type(exc)(exc.errno, exc.strerror or str(exc), str(path))
+    named.pubctl_write = True  # type: ignore[attr-defined]
+    return named
+
+
+def _replace_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # The temp name is the target's plus a prefix and a suffix: a short stem keeps a long but valid target name
+    # from failing as a too-long temp name.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:64]}.", suffix=".tmp")
     try:
         # mkstemp's file is 0600; the record, the card and the stamps are no secret, and a card bundle is
         # committed: they get what open() would give (which also mends files earlier versions left 0600).
@@ -68,7 +92,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(handle.fileno())
         Path(tmp).replace(path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        # Best effort: the error that stopped the write is the one to report, not a second one removing the rest.
+        with contextlib.suppress(OSError):
             Path(tmp).unlink()
         raise
 

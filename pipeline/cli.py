@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipeline import __version__
-from pipeline.errors import Interrupted, PubctlError, UsageError
+from pipeline.errors import OS_ERROR_EXIT_CODE, Interrupted, PubctlError, UsageError, os_error_message
 
 app = typer.Typer(
     name="pubctl",
@@ -36,7 +36,8 @@ NAME_HELP = "Release: a file in configs/ without .yaml, or a path to a YAML file
 
 
 def command(*args: Any, **kwargs: Any) -> Callable[[F], F]:
-    """app.command that turns a PubctlError into its message and exit code."""
+    """app.command that turns a PubctlError into its message and exit code, and an error of the machine (disk
+    full, read-only file system) into one line naming the file and exit 1."""
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
@@ -50,6 +51,15 @@ def command(*args: Any, **kwargs: Any) -> Callable[[F], F]:
             except KeyboardInterrupt:  # outside a stage: loading the config, planning the chain
                 err.print("[bold red]interrupted[/]: nothing was left half-written; run the command again.")
                 raise typer.Exit(Interrupted.exit_code) from None
+            except Exception as exc:
+                # A full disk or a read-only file system is the machine's failure, not a bug: one line naming
+                # the file (every pubctl write is atomic, so the old file is still whole). Anything else
+                # keeps its traceback.
+                message = os_error_message(exc)
+                if message is None:
+                    raise
+                err.print(f"[bold red]error:[/] {escape(message)}")
+                raise typer.Exit(OS_ERROR_EXIT_CODE) from None
 
         app.command(*args, **kwargs)(wrapper)
         return fn

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import re
 from urllib.parse import quote
+
+from pipeline.errors import UsageError
 
 # Every ASCII punctuation character that can open or close inline Markdown, HTML,
 # an autolink, a table cell, a heading, a list or the Hub's $...$ math; '.', ',',
@@ -84,8 +87,15 @@ def number(value: float | int | None, digits: int = 4) -> str:
     """A number as the card prints it: ``digits`` significant digits, integers with thousands separators."""
     if value is None:
         raise ValueError("number() got None: the template must test for a missing value first")
-    if isinstance(value, bool):
-        raise TypeError("number() got a bool")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        # A record or config value typed loosely (method parameters are free JSON) can hold text: say which
+        # value, instead of a TypeError from deep inside the formatting.
+        shown = repr(value).encode("ascii", "backslashreplace").decode("ascii")
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise UsageError(
+            f"The card prints {shown} ({type(value).__name__}) as a number: a value in the results record "
+            "or the config that should be a number is not one."
+        )
     if isinstance(value, int):
         return f"{value:,}"
     if not math.isfinite(value):

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from pipeline.atomic import atomic_write_text, locked
 from pipeline.errors import ResultsError
+from pipeline.record_validation import MAX_BENCHMARKS, check_log_entry, not_negative, parse_record
 
 SCHEMA_VERSION = 1
 SECTIONS = ("rehearsal", "model", "training", "merge", "evaluation", "provenance")
@@ -90,9 +91,9 @@ class DatasetRecord(Record):
 
 
 class LoraRecord(Record):
-    r: int = Field(description="LoRA rank.")
-    alpha: int = Field(description="LoRA alpha.")
-    dropout: float = Field(description="Dropout on the LoRA input.")
+    r: int = Field(ge=1, description="LoRA rank.")
+    alpha: int = Field(ge=1, description="LoRA alpha.")
+    dropout: float = Field(ge=0, le=1, description="Dropout on the LoRA input.")
     target_modules: list[str] | str = Field(description="Modules that got adapters, or 'all-linear'.")
     modules_to_save: list[str] | None = Field(None, description="Modules trained in full and saved with the adapter.")
     use_rslora: bool | None = Field(None, description="Rank-stabilised scaling alpha/sqrt(r).")
@@ -112,21 +113,23 @@ class Hyperparameters(Record):
     )
     """The fields the card's hyperparameter table names one by one; the rest are listed after them."""
 
-    epochs: float = Field(description="training.epochs.")
-    per_device_batch_size: int = Field(description="Examples per device per forward pass.")
-    gradient_accumulation_steps: int = Field(description="Forward passes per optimizer step.")
-    effective_batch_size: int = Field(description="per_device_batch_size x gradient_accumulation_steps x processes.")
-    learning_rate: float = Field(description="Peak learning rate.")
-    max_length: int = Field(description="Longest prompt+completion in tokens.")
+    epochs: float = Field(ge=0, description="training.epochs.")
+    per_device_batch_size: int = Field(ge=1, description="Examples per device per forward pass.")
+    gradient_accumulation_steps: int = Field(ge=1, description="Forward passes per optimizer step.")
+    effective_batch_size: int = Field(
+        ge=1, description="per_device_batch_size x gradient_accumulation_steps x processes."
+    )
+    learning_rate: float = Field(ge=0, description="Peak learning rate.")
+    max_length: int = Field(ge=1, description="Longest prompt+completion in tokens.")
     seed: int = Field(description="Seed for data order, LoRA init and dropout.")
     lora: LoraRecord = Field(description="The LoRA adapter's settings.")
-    max_steps: int | None = Field(None, description="training.max_steps (-1: the epochs decide).")
-    num_processes: int | None = Field(None, description="Training processes (data-parallel ranks).")
+    max_steps: int | None = Field(None, ge=-1, description="training.max_steps (-1: the epochs decide).")
+    num_processes: int | None = Field(None, ge=1, description="Training processes (data-parallel ranks).")
     lr_scheduler_type: str | None = Field(None, description="Learning-rate schedule after warm-up.")
-    warmup_ratio: float | None = Field(None, description="Fraction of steps spent warming up.")
-    weight_decay: float | None = Field(None, description="AdamW weight decay.")
-    max_grad_norm: float | None = Field(None, description="Gradient clipping norm.")
-    max_prompt_length: int | None = Field(None, description="Longest prompt in tokens (None: no separate limit).")
+    warmup_ratio: float | None = Field(None, ge=0, le=1, description="Fraction of steps spent warming up.")
+    weight_decay: float | None = Field(None, ge=0, description="AdamW weight decay.")
+    max_grad_norm: float | None = Field(None, ge=0, description="Gradient clipping norm.")
+    max_prompt_length: int | None = Field(None, ge=1, description="Longest prompt in tokens (None: no separate limit).")
     dtype: str | None = Field(None, description="model.dtype the base was trained in.")
     gradient_checkpointing: bool | None = Field(None, description="Whether activations were recomputed.")
 
@@ -135,6 +138,10 @@ class Hyperparameters(Record):
         any a newer pubctl added (kept as extras)."""
         names = (set(self.model_fields_set) | set(self.model_extra or {})) - set(self.CORE)
         return [(name, getattr(self, name)) for name in sorted(names)]
+
+
+LogEntry = Annotated[dict[str, Any], AfterValidator(check_log_entry)]
+"""One Trainer log_history entry: free keys, but a step and epoch a plot can put on an axis."""
 
 
 class TrainingRecord(Record):
@@ -152,7 +159,7 @@ class TrainingRecord(Record):
     steps_this_run: int | None = Field(None, ge=0, description="Optimizer steps taken by the last part.")
     epochs_completed: float | None = Field(None, ge=0, description="Trainer.state.epoch at the end.")
     base_model_revision: str | None = Field(None, description="Commit sha of the base trained on, when known.")
-    log_history: list[dict[str, Any]] = Field(default_factory=list, description="Trainer.state.log_history.")
+    log_history: list[LogEntry] = Field(default_factory=list, description="Trainer.state.log_history.")
     hardware: dict[str, Any] = Field(
         default_factory=dict, description="Where it trained: device, processes, backend and each rank's counts."
     )
@@ -162,7 +169,7 @@ class TrainingRecord(Record):
 # ---------------------------------------------------------------------------- merge
 class ParityGate(Record):
     measure: str = Field(description="max_abs_diff or relative_to_adapter_effect (pipeline.judgments).")
-    bound: float = Field(description="The bound the measure was held to.")
+    bound: float = Field(ge=0, description="The bound the measure was held to.")
 
 
 class MergeRecord(Record):
@@ -189,13 +196,16 @@ class BenchmarkResult(Record):
     num_fewshot: int = Field(ge=0, description="Few-shot examples in each prompt.")
     metric: str = Field(description="lm-eval metric name (acc, acc_norm, mc2, ...).")
     value: float = Field(description="The tuned model's score.")
-    stderr: float | None = Field(description="lm-eval's standard error of the value (method: stderr_method).")
+    # Not ge=0: a NaN from lm-eval must reach to_json's "non-finite" refusal, not fail here as a traceback.
+    stderr: Annotated[float | None, AfterValidator(not_negative)] = Field(
+        description="lm-eval's standard error of the value (method: stderr_method)."
+    )
     n: int = Field(ge=0, description="Items scored.")
     base_value: float | None = Field(None, description="The base model's score on the same task.")
     chance: float | None = Field(None, description="Score of uniform guessing.")
     filter: str | None = Field(None, description="lm-eval filter the metric was read under (none, strict-match...).")
     stderr_method: str | None = Field(None, description="How the stderr was computed (bootstrap, analytic...).")
-    limit: int | float | None = Field(None, description="lm-eval limit the task ran with (None: the full set).")
+    limit: int | float | None = Field(None, ge=0, description="lm-eval limit the task ran with (None: the full set).")
     task_version: Any = Field(None, description="The task's version as lm-eval reports it.")
     harness: str | None = Field(None, description="The harness that scored it.")
     harness_version: str | None = Field(None, description="Its version.")
@@ -220,8 +230,8 @@ class ThroughputRecord(Record):
 class EvaluationSettings(Record):
     device: str | None = Field(None, description="Device lm-eval ran on.")
     batch_size: int | str | None = Field(None, description="lm-eval batch size.")
-    limit: int | float | None = Field(None, description="lm-eval limit per task (None: the full sets).")
-    bootstrap_iters: int | None = Field(None, description="Bootstrap resamples for the stderr.")
+    limit: int | float | None = Field(None, ge=0, description="lm-eval limit per task (None: the full sets).")
+    bootstrap_iters: int | None = Field(None, ge=0, description="Bootstrap resamples for the stderr.")
     seed: int | None = Field(None, description="Seed of few-shot sampling and lm-eval's RNGs.")
     trust_remote_code: bool | None = Field(None, description="model.trust_remote_code.")
     dtype: str | None = Field(None, description="dtype the models were scored in.")
@@ -236,7 +246,9 @@ class EvaluatedBase(Record):
 class EvaluationRecord(Record):
     harness: str = Field("lm-eval", description="The evaluation harness.")
     harness_version: str = Field(description="Its version.")
-    results: list[BenchmarkResult] = Field(default_factory=list, description="One entry per configured task.")
+    results: list[BenchmarkResult] = Field(
+        default_factory=list, max_length=MAX_BENCHMARKS, description="One entry per configured task."
+    )
     throughput: ThroughputRecord | None = Field(None, description="Generation speed of the merged model.")
     settings: EvaluationSettings | None = Field(None, description="How lm-eval was run.")
     base_model: EvaluatedBase | None = Field(None, description="The base scored for base_value, when evaluated.")
@@ -317,32 +329,14 @@ class Results(Record):
 
 # ----------------------------------------------------------------------------- I/O
 def read_results(path: Path) -> Results:
-    """Read a record; a missing, corrupt or future-version file is a clear ResultsError."""
-    if not path.is_file():
+    """Read a record; a missing, corrupt, hostile or future-version file is a clear ResultsError.
+
+    Read strictly and within bounds (pipeline.record_validation): a string where a number belongs
+    (``"0.1"``) is a damaged record, not a number to guess at.
+    """
+    if not path.exists() and not path.is_symlink():
         raise ResultsError(f"{path}: no results record yet (run the stages first, e.g. pubctl release).")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ResultsError(
-            f"{path}: corrupt results record, invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}."
-        ) from None
-    if not isinstance(data, dict):
-        raise ResultsError(f"{path}: a results record is a JSON object, found {type(data).__name__}.")
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        newer = isinstance(version, int) and version > SCHEMA_VERSION
-        why = "written by a newer pubctl; upgrade pubctl to read it" if newer else "not a version pubctl knows"
-        raise ResultsError(
-            f"{path}: schema_version {version!r} is {why} (this pubctl reads schema_version {SCHEMA_VERSION})."
-        )
-    try:
-        return Results.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
-        )
-        raise ResultsError(f"{path}: invalid results record: {problems}.") from None
+    return parse_record(path, Results, SCHEMA_VERSION)
 
 
 def read_or_new(path: Path, release: str) -> Results:

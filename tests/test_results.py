@@ -214,3 +214,74 @@ def test_design_example_record_validates() -> None:
     dumped = json.loads(record.to_json())
     # nothing is added that no stage wrote: a declared default is not a measurement
     assert dumped == example
+
+
+def test_failed_write_names_the_record_not_its_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    path = tmp_path / "results.json"
+    write_results(path, Results(release="x"))
+    before = path.read_bytes()
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as the kernel reports it: no file name
+
+    monkeypatch.setattr(atomic_module.os, "fsync", full)
+    with pytest.raises(OSError) as caught:
+        update_results(path, "x", waivers=[Waiver(check="a", reason="b")])
+    assert (caught.value.errno, caught.value.filename) == (errno.ENOSPC, str(path))
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_long_file_name_is_not_refused_for_its_temp_name(tmp_path: Path) -> None:
+    path = tmp_path / ("n" * 250)  # valid (255 is the usual limit), though the temp name adds to it
+    atomic_module.atomic_write_text(path, "ok")
+    assert path.read_text(encoding="utf-8") == "ok"
+
+
+def test_record_is_read_strictly(tmp_path: Path) -> None:
+    """pubctl writes typed values, so a string where a number belongs is a damaged record, not a number."""
+    path = tmp_path / "results.json"
+    record = {"schema_version": 1, "release": "x", "merge": {"strategy": "s", "probe_prompts": 1}}
+    path.write_text(json.dumps({**record, "merge": {**record["merge"], "parity_max_abs_diff": "0.0"}}))
+    found = r"merge\.parity_max_abs_diff: Input should be a valid number \(found '0\.0'\)"
+    with pytest.raises(ResultsError, match=found):
+        read_results(path)
+    path.write_text(json.dumps({**record, "merge": {**record["merge"], "parity_max_abs_diff": 0}}))
+    assert read_results(path).merge.parity_max_abs_diff == 0.0  # an integer is a number
+
+
+def test_every_number_in_a_record_is_finite(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    path.write_text('{"schema_version": 1, "release": "x", "extra": {"deep": [1, 2, NaN]}}')
+    with pytest.raises(ResultsError, match=r"extra\.deep\[2\]: nan is not a finite number"):
+        read_results(path)
+
+
+def test_method_params_are_checked_against_the_method(tmp_path: Path) -> None:
+    from test_card_records import realistic_record
+
+    path = tmp_path / "results.json"
+    record = realistic_record("x")
+    record.training.method_params = {"beta": 0.1, "newer_param": "kept"}
+    write_results(path, record)
+    assert read_results(path).training.method_params["newer_param"] == "kept"  # unknown keys stay free
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["training"]["method_params"]["beta"] = "0.1"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ResultsError, match=r"training\.method_params\.beta: Input should be a valid number"):
+        read_results(path)
+
+
+def test_a_bad_number_among_many_is_named_by_its_path(tmp_path: Path) -> None:
+    """The record is checked a depth at a time in bulk; the path is still exact."""
+    rows = [{"v": [1.0, 2, "s", None]}] * 100_000 + [{"v": [1.0, 2, 1e999]}, {"v": [-(2**64)]}]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"schema_version": 1, "release": "x", "extra": {"rows": rows}}))
+    with pytest.raises(ResultsError, match=r"extra\.rows\[100000\]\.v\[2\]: inf is not a finite number"):
+        read_results(path)
+    path.write_text(json.dumps({"schema_version": 1, "release": "x", "extra": {"rows": rows[-1:]}}))
+    with pytest.raises(ResultsError, match=r"extra\.rows\[0\]\.v\[0\]: -18446744073709551616 does not fit in 64 bits"):
+        read_results(path)
