@@ -74,6 +74,30 @@ def kept_columns(names: Iterable[str], config: ReleaseConfig) -> list[str]:
     return [name for name in names if name in PUBCTL_COLUMNS and (name != "system" or system)]
 
 
+def warn_unused_system(dataset: Dataset, config: ReleaseConfig) -> None:
+    """Say, on stderr, when a column that looks like a system prompt holds messages that will not be trained on.
+
+    A system column is only read when data.columns.system names it: it turns plain-text prompts into
+    conversations (the system turn, then the user's), which changes what the model is trained on. Without
+    the mapping its values are dropped, and a run that drops them says so instead of doing it silently.
+    """
+    if config.data.columns.system is not None:
+        return
+    for name in [name for name in GUESSES["system"] if name in dataset.column_names]:
+        values = dataset[name]
+        used = sum(isinstance(value, str) and bool(value.strip()) for value in values)
+        if used:
+            from rich.console import Console
+
+            Console(stderr=True, highlight=False, soft_wrap=True).print(
+                f"warning: data: column {shown(name)} of {config.data.train} holds a system message in {used} of "
+                f"{len(values)} rows, and pubctl is not training on it. To put it in each prompt as the system "
+                f"turn of a conversation (the chat template renders it), add data.columns: {{system: {name}}}; "
+                "to train without it, drop the column from the file.",
+                markup=False,
+            )
+
+
 def suggest_mapping(names: Iterable[str], config: ReleaseConfig) -> dict[str, str]:
     """data.columns for a dataset with (already renamed) columns ``names``: the config's working entries plus a
     guess for each pubctl column the dataset lacks."""

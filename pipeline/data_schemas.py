@@ -9,9 +9,10 @@ is one ``SchemaAdapter`` in ``SCHEMAS`` (the Hub datasets it was written for, a
 dataset normalises it.
 
 Adapters see the dataset after ``data.columns`` renamed the user's columns to
-pubctl's names, and recognise a schema from column names and value types (the
-datasets Features; the first row where a feature does not say), never from the
-dataset id: copies and local exports keep a dataset's schema, not its name.
+pubctl's names (and ``pipeline.data_values`` checked every value pubctl reads),
+and recognise a schema from column names and value types (the datasets Features;
+the first value where a feature does not say) and a sample of the rows, never
+from the dataset id: copies and local exports keep a dataset's schema, not its name.
 """
 
 from __future__ import annotations
@@ -19,26 +20,33 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pipeline.data_columns import PUBCTL_COLUMNS, kept_columns, refuse_unmapped, shown
+from pipeline.data_columns import PUBCTL_COLUMNS, kept_columns, refuse_unmapped, shown, warn_unused_system
+from pipeline.data_values import Kind, Where, check_values, value_kind
 from pipeline.errors import UsageError
+from pipeline.refs import excerpt
 
 if TYPE_CHECKING:
     from datasets import Dataset
 
     from pipeline.config import ReleaseConfig
+    from pipeline.data_files import RowOrigin
 
-Kind = Literal["text", "messages", "bool", "other"]
-"""What a column holds: plain strings, conversations (lists of {role, content}), booleans, anything else."""
+SAMPLE_ROWS = 1000
+"""Rows a schema is recognised from: every row of a small dataset, and enough of a large one that an odd first
+row cannot hide (or fake) the schema. The adapter that matches then reads every row and names any that does
+not fit."""
 
 
 @dataclass(frozen=True)
 class Shape:
-    """What ``matches`` sees of a dataset: the kind of value in each column, and the first row."""
+    """What ``matches`` sees of a dataset: the kind of value in each column, the first row and a sample of rows."""
 
     kinds: dict[str, Kind]
     first: dict[str, Any]
+    sample: dict[str, list[Any]]
+    """Each column's first SAMPLE_ROWS values (every value of a small dataset)."""
 
     def all(self, kind: Kind, *columns: str) -> bool:
         return all(self.kinds.get(column) == kind for column in columns)
@@ -46,17 +54,6 @@ class Shape:
     def uniform(self, *columns: str) -> bool:
         """Every one of ``columns`` present, all strings or all conversations (TRL rejects a mix)."""
         return self.all("text", *columns) or self.all("messages", *columns)
-
-
-@dataclass(frozen=True)
-class Where:
-    """What an adapter's error messages name: the dataset, the split and the user's column names."""
-
-    source: str
-    what: str
-    """training or evaluation."""
-    names: dict[str, str]
-    """pubctl column -> the user's name for it."""
 
 
 @dataclass(frozen=True)
@@ -82,19 +79,18 @@ def _kind(feature: Any, value: Any) -> Kind:
     if isinstance(feature, (List, LargeList, list)):
         inner = feature[0] if isinstance(feature, list) else feature.feature
         return "messages" if isinstance(inner, dict) and {"role", "content"} <= inner.keys() else "other"
-    # a feature type that does not describe its values (e.g. Json): the first row decides
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, list) and value and isinstance(value[0], dict) and {"role", "content"} <= value[0].keys():
-        return "messages"
-    return "other"
+    # a feature type that does not describe its values (e.g. Json): its first value decides (check_values has
+    # made sure every row of such a column holds one kind)
+    return value_kind(value)
 
 
 def describe(dataset: Dataset) -> Shape:
-    first = dataset[0]
-    return Shape({name: _kind(feature, first.get(name)) for name, feature in dataset.features.items()}, first)
+    sample = dataset[:SAMPLE_ROWS]
+    kinds = {
+        name: _kind(feature, next((value for value in sample[name] if value not in (None, [])), None))
+        for name, feature in dataset.features.items()
+    }
+    return Shape(kinds, dataset[0], sample)
 
 
 # ---------------------------------------------------------------------- normalisation
@@ -161,8 +157,9 @@ def _hh_batch(batch: dict[str, list[Any]], indices: list[int], where: Where) -> 
             if turns is None:
                 raise UsageError(
                     f"data: row {index} of the {where.what} split of {where.source} is not a Human/Assistant "
-                    f"dialogue: its {shown(where.names[name])} text has no '\\n\\nHuman:' and '\\n\\nAssistant:' "
-                    f"turns like the other rows (it starts {(text or '')[:60]!r}); remove or fix that row."
+                    f"dialogue{where.line(index)}: its {shown(where.names[name])} text has no '\\n\\nHuman:' and "
+                    f"'\\n\\nAssistant:' turns like the other rows (it starts {(text or '')[:60]!r}); remove or fix "
+                    "that row."
                 )
             pair[name] = turns
         # TRL splits off the turns both conversations share as the prompt; what pubctl adds is the parsing,
@@ -188,18 +185,26 @@ def _as_answer(value: Any) -> list[dict[str, Any]] | None:
     return value if value is None or isinstance(value, list) else [{"role": "assistant", "content": value}]
 
 
-def _system_batch(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+def _system_batch(batch: dict[str, list[Any]], indices: list[int], where: Where) -> dict[str, list[Any]]:
     # TRL has no notion of a system column: pubctl builds the conversation it stands for.
     key = "prompt" if "prompt" in batch else "messages"
     out: dict[str, list[Any]] = {key: []}
-    for system, value in zip(batch["system"], batch[key], strict=True):
+    for index, system, value in zip(indices, batch["system"], batch[key], strict=True):
         if value is None:
             out[key].append(None)
             continue
         turns = list(value) if isinstance(value, list) else [{"role": "user", "content": value}]
-        # a conversation that brings its own system turn keeps it
-        if system and system.strip() and not (turns and turns[0].get("role") == "system"):
-            turns.insert(0, {"role": "system", "content": system})
+        own = turns[0].get("content") if turns and turns[0].get("role") == "system" else None
+        if system and system.strip():
+            if own is None:
+                turns.insert(0, {"role": "system", "content": system})
+            elif str(own).strip() != system.strip():
+                # one of the two would be dropped without a word: the data must say which it means
+                raise UsageError(
+                    f"data: {where.row(index)}: column {shown(where.names['system'])} holds the system message "
+                    f"{excerpt(system)}, but its {shown(where.names[key])} conversation opens with another one, "
+                    f"{excerpt(own)}; keep one of them in that row."
+                )
         out[key].append(turns)
     for name in ("chosen", "rejected", "completion"):
         if name in batch:
@@ -214,7 +219,14 @@ def _system_column(dataset: Dataset, where: Where) -> Dataset:
             f"{shown(where.names['prompt'])} or {shown(where.names['messages'])} column for the system message "
             "to go before; map the prompt column with data.columns.prompt."
         )
-    return dataset.map(_system_batch, batched=True, remove_columns=["system"], desc="Adding the system messages")
+    return dataset.map(
+        _system_batch,
+        batched=True,
+        with_indices=True,
+        fn_kwargs={"where": where},
+        remove_columns=["system"],
+        desc="Adding the system messages",
+    )
 
 
 def _unchanged(dataset: Dataset, where: Where) -> Dataset:
@@ -223,13 +235,12 @@ def _unchanged(dataset: Dataset, where: Where) -> Dataset:
 
 # --------------------------------------------------------------------------- registry
 def _is_hh(shape: Shape) -> bool:
-    first = shape.first.get("chosen")
-    return (
-        "prompt" not in shape.kinds
-        and shape.all("text", "chosen", "rejected")
-        and isinstance(first, str)
-        and parse_hh_dialogue(first) is not None
-    )
+    if "prompt" in shape.kinds or not shape.all("text", "chosen", "rejected"):
+        return False
+    # Most of the sample, not row 0 alone: one odd first row must neither hide the schema nor fake it.
+    texts = [text for text in shape.sample["chosen"] if isinstance(text, str)]
+    dialogues = sum(parse_hh_dialogue(text) is not None for text in texts)
+    return dialogues * 2 > len(texts)
 
 
 def _is_trl_standard(shape: Shape) -> bool:
@@ -301,7 +312,9 @@ def _refuse_mixed(shape: Shape, where: Where) -> None:
     )
 
 
-def normalise_schema(dataset: Dataset, config: ReleaseConfig, what: str) -> tuple[Dataset, str | None]:
+def normalise_schema(
+    dataset: Dataset, config: ReleaseConfig, what: str, origin: RowOrigin | None = None
+) -> tuple[Dataset, str | None]:
     """``dataset`` (pubctl's column names) in a TRL standard format, and the name of the schema it was in.
 
     Columns pubctl does not read are dropped. None as the schema: no adapter matched; the dataset is returned
@@ -310,12 +323,14 @@ def normalise_schema(dataset: Dataset, config: ReleaseConfig, what: str) -> tupl
     if len(dataset) == 0:
         return dataset, None
     names = {name: getattr(config.data.columns, name) or name for name in PUBCTL_COLUMNS}
-    where = Where(source=config.data.train, what=what, names=names)
+    where = Where(source=config.data.train, what=what, names=names, origin=origin)
     refuse_unmapped(dataset.column_names, config)
     columns = kept_columns(dataset.column_names, config)
     if not columns:
         return dataset, None
     kept = dataset.select_columns(columns)
+    check_values(kept, where)
+    warn_unused_system(dataset, config)
     shape = describe(kept)
     for adapter in SCHEMAS:
         if adapter.matches(shape):

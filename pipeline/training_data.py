@@ -1,7 +1,8 @@
 """Training data: load, map columns, validate and convert to the format a method's trainer consumes.
 
 Sources: ``builtin:preferences`` (the bundled pairs), a local .json/.jsonl/.parquet
-file, or a Hub dataset id (split, revision and subset from the config). Every
+file (read by ``pipeline.data_files``), or a Hub dataset id (split, revision and
+subset from the config). Every
 problem a user can cause (an empty dataset, missing columns, labels that are not
 booleans, empty values, prompts that leave no room for a completion) is a
 UsageError raised here, before a model is loaded or a step is taken.
@@ -18,10 +19,10 @@ Paired rows become prompt/completion rows (the chosen answer) for SFT.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.data_columns import fix_hint, format_of, map_columns
+from pipeline.data_files import RowOrigin, line_note, load_local_file
 from pipeline.data_schemas import normalise_schema
 from pipeline.errors import UsageError
 from pipeline.hashing import sha256_file
@@ -51,6 +52,8 @@ class SourceInfo:
     split: str | None
     revision: str | None
     """Hub commit sha, or sha256 of a local file."""
+    origin: RowOrigin | None = None
+    """Where each row sits in a local JSON file, for messages that name a row."""
 
 
 @dataclass
@@ -93,29 +96,6 @@ class PreparedData:
 
 
 # ----------------------------------------------------------------------------- loading
-def load_local_file(path: Path, reference: str) -> Dataset:
-    """A local .json/.jsonl/.parquet file as one Dataset; an unreadable file is a UsageError naming it."""
-    from datasets import load_dataset
-    from datasets.exceptions import DatasetsError
-    from pyarrow.lib import ArrowException
-
-    suffix = path.suffix.lower()
-    builder = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}.get(suffix)
-    if builder is None:
-        raise UsageError(
-            f"data.train: {path} is not a .json, .jsonl or .parquet file (found '{suffix or 'no suffix'}')."
-        )
-    if builder == "json" and not path.read_bytes().strip():
-        raise UsageError(f"data.train: {reference} ({path}) is empty: the training split has no rows.")
-    try:
-        return load_dataset(builder, data_files=str(path), split="train")
-    # What an unreadable file raises: datasets' own errors (malformed JSON lines), Arrow's (not a parquet file,
-    # mixed types), I/O errors. Anything else is a bug or an environment problem and keeps its traceback.
-    except (DatasetsError, ArrowException, ValueError, OSError) as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"data.train: could not read {reference} ({path}) as {builder}: {detail}") from None
-
-
 def _hub_revision(repo_id: str, revision: str | None) -> str | None:
     """The commit sha ``revision`` points at; None offline (the cached copy is used and the config's pin recorded)."""
     from huggingface_hub import HfApi, constants
@@ -145,16 +125,15 @@ def load_source(config: ReleaseConfig, layout: Layout) -> tuple[Dataset, Dataset
     data = config.data
     local = DataRef.parse(data.train, layout.root, subset=data.subset).local_file()
     if local is not None:
-        if not local.is_file():
-            raise UsageError(f"data.train: {local} is a folder; point it at a .json, .jsonl or .parquet file.")
         if data.eval_split:
             raise UsageError(
                 f"data.eval_split '{data.eval_split}': a local file ({data.train}) has a single split; "
                 "hold out rows with data.eval_fraction instead."
             )
-        train = load_local_file(local, data.train)
+        loaded = load_local_file(local, data.train)
+        digest = f"sha256:{sha256_file(local)}"
         # datasets loads a file as its single "train" split
-        return train, None, SourceInfo(id=data.train, split="train", revision=f"sha256:{sha256_file(local)}")
+        return loaded.dataset, None, SourceInfo(data.train, "train", digest, loaded.origin)
     sha = _hub_revision(data.train, data.revision)
     pinned = sha or data.revision
     train = _load_hub(data.train, data.subset, data.split, pinned)
@@ -199,7 +178,9 @@ def _named(config: ReleaseConfig, *canonical: str) -> str:
     return "/".join(f"'{getattr(columns, name)}'" for name in canonical)
 
 
-def validate_rows(dataset: Dataset, fmt: str, config: ReleaseConfig, what: str) -> None:
+def validate_rows(
+    dataset: Dataset, fmt: str, config: ReleaseConfig, what: str, origin: RowOrigin | None = None
+) -> None:
     """Empty data, null or empty values and non-boolean labels are the user's to fix."""
     if len(dataset) == 0:
         raise UsageError(f"data: the {what} split of {config.data.train} has no rows.")
@@ -218,12 +199,12 @@ def validate_rows(dataset: Dataset, fmt: str, config: ReleaseConfig, what: str) 
     for name in [name for name in names if name in dataset.column_names]:
         for index, value in enumerate(dataset[name]):
             if value is None or (isinstance(value, (str, list)) and len(value) == 0):
-                problem = f"an empty {_named(config, name)} value"
+                problem = f"{'a null' if value is None else 'an empty'} {_named(config, name)} value"
                 if name == "prompt" and isinstance(value, list):
                     problem = "no prompt (its chosen and rejected conversations share no opening turn)"
                 raise UsageError(
-                    f"data: row {index} of the {what} split of {config.data.train} has {problem}; "
-                    "remove or fix that row."
+                    f"data: row {index} of the {what} split of {config.data.train} has {problem}"
+                    f"{line_note(origin, index)}; remove or fix that row."
                 )
 
 
@@ -272,11 +253,16 @@ def _to_consumed(dataset: Dataset, fmt: str, consumes: str, config: ReleaseConfi
     )
 
 
-def _normalised(dataset: Dataset, config: ReleaseConfig, what: str) -> tuple[Dataset, str, str | None]:
-    """``dataset`` with pubctl's column names, in a TRL format, validated: (rows, format, schema)."""
-    dataset, schema = normalise_schema(map_columns(dataset, config), config, what)
+def normalised(
+    dataset: Dataset, config: ReleaseConfig, what: str, origin: RowOrigin | None = None
+) -> tuple[Dataset, str, str | None]:
+    """``dataset`` with pubctl's column names, in a TRL format, validated: (rows, format, schema).
+
+    Needs no tokenizer: a rehearsal runs it on its data sample before anything heavy is built.
+    """
+    dataset, schema = normalise_schema(map_columns(dataset, config), config, what, origin)
     fmt = detect_format(dataset, config)
-    validate_rows(dataset, fmt, config, what)
+    validate_rows(dataset, fmt, config, what, origin)
     return dataset, fmt, schema
 
 
@@ -292,9 +278,9 @@ def prepare_data(config: ReleaseConfig, layout: Layout, tokenizer: PreTrainedTok
     if data.max_samples is not None:
         train = train.select(range(min(data.max_samples, len(train))))
     source_rows = len(train)
-    train, fmt, schema = _normalised(train, config, "training")
+    train, fmt, schema = normalised(train, config, "training", source.origin)
     if evaluation is not None:
-        evaluation, eval_fmt, eval_schema = _normalised(evaluation, config, "evaluation")
+        evaluation, eval_fmt, eval_schema = normalised(evaluation, config, "evaluation")
         if (eval_fmt, eval_schema) != (fmt, schema):
             raise UsageError(f"data.eval_split '{data.eval_split}' has other columns than the training split.")
     elif data.eval_fraction is not None:

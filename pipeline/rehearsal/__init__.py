@@ -9,8 +9,9 @@ and never pushes: its record carries a ``rehearsal`` section that the card shows
 the ``not_rehearsal`` gate refuses before a real push.
 
 Modules: ``options`` (what the user can shrink), ``model_files`` (the base's files, the random
-base), ``data_sample`` (the first rows), ``derive`` (the rehearsal config and what it changed),
-``run`` (the chain).
+base), ``model_checks`` (those files and ``--layers`` checked before anything is built),
+``data_sample`` (the first rows, checked as the train stage will), ``derive`` (the rehearsal config
+and what it changed), ``run`` (the chain).
 """
 
 from pipeline.rehearsal.options import REHEARSAL_SUFFIX, RehearsalOptions

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from datasets import Dataset
 
     from pipeline.config import ReleaseConfig
+    from pipeline.data_files import RowOrigin
     from pipeline.layout import Layout
     from pipeline.rehearsal.options import RehearsalOptions
 
@@ -46,22 +47,25 @@ def sample_data(config: ReleaseConfig, layout: Layout, options: RehearsalOptions
     problem = offline_data_problem(config, layout.root, options)
     if problem:
         raise UsageError(problem)
+    origin: RowOrigin | None = None
     if options.data is not None:
         local: Path | None = options.data.expanduser().resolve()
-        if not local.is_file():
-            raise UsageError(f"--data {options.data}: no such file ({local}).")
+        label, reference = f"--data {options.data}", str(options.data)
         source = f"local file {local}"
     else:
         ref = DataRef.parse(data.train, layout.root)
         local = ref.local_file()
+        label, reference = "data.train", data.train
         source = data.train if ref.is_builtin else f"local file {local}"
     if local is not None:
-        from pipeline.training_data import load_local_file
+        from pipeline.data_files import load_local_file
 
-        dataset = load_local_file(local, str(local))
-        sample = dataset.select(range(min(options.rows, len(dataset))))
+        loaded = load_local_file(local, reference, label)
+        origin = loaded.origin
+        sample = loaded.dataset.select(range(min(options.rows, len(loaded.dataset))))
         revision, eval_rows = None, 0
     else:
+        reference = data.train
         sample, revision = _stream(data.train, data.subset, data.split, data.revision, options.rows)
         eval_rows = 0
         if data.eval_split:
@@ -78,8 +82,18 @@ def sample_data(config: ReleaseConfig, layout: Layout, options: RehearsalOptions
         source = f"hub stream of {data.train} (split {data.split})"
     if len(sample) == 0:
         raise UsageError(f"data: {source} has no rows to rehearse with.")
+    _check_rows(sample, config, reference, origin)
     _write_parquet(sample, target)
     return DataSample(target, source, len(sample), revision, eval_rows)
+
+
+def _check_rows(sample: Dataset, config: ReleaseConfig, reference: str, origin: RowOrigin | None) -> None:
+    """The train stage's checks of the rows (columns, schema, value types, empty values), run on the sample now,
+    before a model is built; messages name the file the rows came from and their lines in it."""
+    from pipeline.training_data import normalised
+
+    named = config.model_copy(update={"data": config.data.model_copy(update={"train": reference})})
+    normalised(sample, named, "training", origin)
 
 
 def offline_data_problem(config: ReleaseConfig, root: Path, options: RehearsalOptions) -> str | None:

@@ -18,14 +18,13 @@ from typing import TYPE_CHECKING, Any
 from pipeline.atomic import private_to_normal
 from pipeline.errors import UsageError
 from pipeline.refs import ModelRef
+from pipeline.rehearsal.model_checks import SMALL_FILES, check_model_files
 
 if TYPE_CHECKING:
     from pipeline.config import ReleaseConfig
     from pipeline.layout import Layout
     from pipeline.rehearsal.options import RehearsalOptions
 
-SMALL_FILES = ("*.json", "*.jinja", "*.txt", "*.model", "*.tiktoken")
-"""What a model repository holds besides weights: config, tokenizer, chat template, generation config."""
 NOT_COPIED = ("config.json", "model.safetensors.index.json", "pytorch_model.bin.index.json")
 """Small files of the real model that describe its real weights; the random base writes its own."""
 SEED = 1234
@@ -49,21 +48,25 @@ def fetch_model_files(config: ReleaseConfig, layout: Layout, options: RehearsalO
     reference = config.model.base_model
     if options.model_files is not None:
         folder = options.model_files.expanduser().resolve()
-        if not (folder / "config.json").is_file():
+        if not folder.is_dir() or not (folder / "config.json").exists():
             raise UsageError(
                 f"--model-files {options.model_files}: no config.json in {folder}; give the folder holding "
                 f"{reference}'s config.json and tokenizer files (weights are not needed)."
             )
+        check_model_files(folder, f"--model-files {options.model_files}", options.layers)
         return ModelFiles(folder, f"local folder {folder}", None)
     from pipeline.sources import resolve_model
 
     if _is_local(reference, layout.root):
         resolved = resolve_model(reference, config.model.revision, layout)
-        return ModelFiles(resolved.path, f"local folder {resolved.path}", None)
-    problem = offline_model_problem(config, layout.root, options)
-    if problem:
-        raise UsageError(problem)
-    return _download(reference, config.model.revision)
+        files = ModelFiles(resolved.path, f"local folder {resolved.path}", None)
+    else:
+        problem = offline_model_problem(config, layout.root, options)
+        if problem:
+            raise UsageError(problem)
+        files = _download(reference, config.model.revision)
+    check_model_files(files.folder, f"the files of {reference} in {files.folder}", options.layers)
+    return files
 
 
 def offline_model_problem(config: ReleaseConfig, root: Path, options: RehearsalOptions) -> str | None:
@@ -113,9 +116,11 @@ def _text_config(model_config: Any) -> Any:
 def shrink(model_config: Any, layers: int) -> int:
     """Cut ``model_config`` to ``layers`` decoder layers in place; returns the real number of layers."""
     text = _text_config(model_config)
-    real = int(text.num_hidden_layers)
-    if layers > real:
-        raise UsageError(f"--layers {layers}: the base model has only {real} layers.")
+    real = getattr(text, "num_hidden_layers", None)
+    if isinstance(real, bool) or not isinstance(real, int) or real < 1:
+        raise UsageError(f"the base's config.json gives no decoder layer count (num_hidden_layers is {real!r}).")
+    if not 1 <= layers <= real:
+        raise UsageError(f"--layers {layers}: the base model has {real} decoder layers; give --layers 1 to {real}.")
     text.num_hidden_layers = layers
     # Per-layer lists (attention kinds of hybrid models) must stay as long as the layer stack.
     if isinstance(getattr(text, "layer_types", None), list):
@@ -140,20 +145,23 @@ def build_random_base(
     """Write a random-weight model of the real architecture at ``target``; reused while its recipe is unchanged."""
     key = {"version": RECIPE_VERSION, "files": _files_digest(files.folder), "layers": layers, "dtype": dtype}
     key["seed"] = SEED
-    marker = target / BASE_MARKER
-    if marker.is_file():
-        built = json.loads(marker.read_text(encoding="utf-8"))
-        if built.get("key") == key:
-            return RandomBase(target, layers, built["real_layers"], built["parameters"], built["architecture"])
+    reused = _built(target, key)
+    if reused is not None:
+        return reused
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
+    from pipeline.rehearsal.model_checks import check_tokenizer, one_line, probe_model
+
     try:
         model_config = AutoConfig.from_pretrained(files.folder, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"the base's config.json in {files.folder} does not load: {exc}") from None
+    # Values of the wrong type fail in the config class's own checks (TypeError, KeyError...): the file is named.
+    except Exception as exc:
+        raise UsageError(f"the base's config.json in {files.folder} does not load: {one_line(exc)}.") from None
+    check_tokenizer(files.folder, trust_remote_code)
     real_layers = shrink(model_config, layers)
     torch_dtype = _torch_dtype(torch, dtype, model_config)
+    probe_model(model_config, files.folder, torch_dtype, trust_remote_code)
     torch.manual_seed(SEED)
     model = AutoModelForCausalLM.from_config(model_config, dtype=torch_dtype, trust_remote_code=trust_remote_code)
     parameters = sum(p.numel() for p in model.parameters())
@@ -175,6 +183,20 @@ def build_random_base(
         if staging.exists():
             shutil.rmtree(staging)
     return RandomBase(target, layers, real_layers, parameters, architecture)
+
+
+def _built(target: Path, key: dict[str, Any]) -> RandomBase | None:
+    """The base already built at ``target`` from the same files, layers and dtype; None to build it."""
+    marker = target / BASE_MARKER
+    if not marker.is_file():
+        return None
+    try:
+        built = json.loads(marker.read_text(encoding="utf-8"))
+        if isinstance(built, dict) and built.get("key") == key:
+            return RandomBase(target, key["layers"], built["real_layers"], built["parameters"], built["architecture"])
+    except (ValueError, KeyError, OSError):  # a damaged marker of pubctl's own: the base is built again
+        return None
+    return None
 
 
 def _torch_dtype(torch: Any, dtype: str, model_config: Any) -> Any:

@@ -41,12 +41,15 @@ def rehearse(config: ReleaseConfig, options: RehearsalOptions, *, force: bool = 
     layout = rehearsal_layout(config)
     _refuse_overwriting_a_release(layout)
     # The cheap refusals first (a dtype this machine cannot train in, a Hub source offline without its local
-    # stand-in), then the benchmark names (lm-eval indexes its task folder), then the heavy work.
+    # stand-in, local model files or data that cannot be read, --layers beyond the base's, rows the train stage
+    # would refuse), then the benchmark names (lm-eval indexes its task folder), then the heavy work.
     check_precision(config)
     _check_offline_sources(config, layout.root, options)
+    _check_local_inputs(config, layout.root, options)
+    sample = _sample(config, layout, options)
     _check_tasks(config, layout)
 
-    inputs = _shrunk_inputs(config, layout, options)
+    inputs = _shrunk_inputs(config, layout, options, sample)
     rehearsal_config, record = _derived_config(config, layout, options, inputs)
     # The rehearse command owns this section: no stage writes it, and a real release never has it.
     update_results(layout.results, layout.name, rehearsal=record)
@@ -71,12 +74,21 @@ class _Inputs:
     """The first rows of the real data."""
 
 
-def _shrunk_inputs(config: ReleaseConfig, layout: Layout, options: RehearsalOptions) -> _Inputs:
-    """The real architecture and tokenizer with random weights and few layers, and a sample of the real data."""
+def _sample(config: ReleaseConfig, layout: Layout, options: RehearsalOptions) -> DataSample:
+    """The first rows of the real data, checked as the train stage will check them (cheap: before anything else)."""
     from pipeline.rehearsal.data_sample import sample_data
+
+    release = Layout.for_release(config.name, layout.root)  # read from (its data), never written to
+    sample = sample_data(config, release, options, layout.run_dir / "data" / "train.parquet")
+    _say(f"rehearsal: {sample.rows} rows of {config.data.train} from {sample.source}")
+    return sample
+
+
+def _shrunk_inputs(config: ReleaseConfig, layout: Layout, options: RehearsalOptions, sample: DataSample) -> _Inputs:
+    """The real architecture and tokenizer with random weights and few layers, beside the sample of the real data."""
     from pipeline.rehearsal.model_files import build_random_base, fetch_model_files
 
-    release = Layout.for_release(config.name, layout.root)  # read from (its base and data), never written to
+    release = Layout.for_release(config.name, layout.root)  # read from (its base), never written to
     files = fetch_model_files(config, release, options)
     _say(f"rehearsal: base files of {config.model.base_model} from {files.source}")
     base = build_random_base(
@@ -90,8 +102,6 @@ def _shrunk_inputs(config: ReleaseConfig, layout: Layout, options: RehearsalOpti
         f"rehearsal: random-weight {base.architecture}, {base.layers} of {base.real_layers} layers, "
         f"{base.parameters:,} parameters, in {base.folder}"
     )
-    sample = sample_data(config, release, options, layout.run_dir / "data" / "train.parquet")
-    _say(f"rehearsal: {sample.rows} rows of {config.data.train} from {sample.source}")
     return _Inputs(files, base, sample)
 
 
@@ -163,6 +173,18 @@ def _check_offline_sources(config: ReleaseConfig, root: Path, options: Rehearsal
     for problem in (offline_model_problem(config, root, options), offline_data_problem(config, root, options)):
         if problem:
             raise UsageError(problem)
+
+
+def _check_local_inputs(config: ReleaseConfig, root: Path, options: RehearsalOptions) -> None:
+    """--data and the base's local files (--model-files or a local base folder) are read before anything is built."""
+    from pipeline.data_files import check_data_file
+    from pipeline.refs import ModelRef
+    from pipeline.rehearsal.model_files import fetch_model_files
+
+    if options.data is not None:
+        check_data_file(options.data.expanduser().resolve(), f"--data {options.data}")
+    if options.model_files is not None or ModelRef.parse(config.model.base_model, root).is_local:
+        fetch_model_files(config, Layout.for_release(config.name, root), options)
 
 
 def _check_tasks(config: ReleaseConfig, layout: Layout) -> None:

@@ -223,9 +223,9 @@ def _resolve_base(config: ReleaseConfig, layout: Layout) -> tuple[Path, str | No
 
 
 def _load_tokenizer(config: ReleaseConfig, model_path: Path) -> PreTrainedTokenizerBase:
-    from transformers import AutoTokenizer
+    from pipeline.rehearsal.model_checks import load_tokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(model_path), trust_remote_code=config.model.trust_remote_code)
+    tokenizer = load_tokenizer(model_path, config.model.trust_remote_code)
     if tokenizer.pad_token is None:
         # Batches need a pad token; the eos is what TRL's trainers fall back to as well.
         tokenizer.pad_token = tokenizer.eos_token
