@@ -3,8 +3,9 @@
 Each command loads the config, builds the layout and calls one function of a
 stage module, imported inside the command so that ``pubctl --help``, ``list``,
 ``schema``, ``card`` and ``check`` never import torch. A PubctlError becomes a
-one-paragraph message on stderr and its exit code; anything else is a bug and
-keeps its traceback.
+one-paragraph message on stderr and its exit code; an error of the machine (a
+full disk, a read-only or unreadable file) is one line naming the file, exit 1;
+anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline.atomic import atomic_write_text
+from pipeline.errors import wrapped_os_error
 from pipeline.merging.checkpoint import LM_HEAD, SAFE_INDEX, Checkpoint
 from pipeline.merging.delta import merge_tensor
 from pipeline.safetensors_dtypes import DTYPE_BYTES
@@ -183,7 +185,13 @@ def merge_streaming(
                 changed.append(name)
             shard[name] = tensor.contiguous()
             parameters += tensor.numel()
-        save_file(shard, out_dir / filename, metadata={"format": "pt"})
+        try:
+            save_file(shard, out_dir / filename, metadata={"format": "pt"})
+        except Exception as exc:  # safetensors wraps a full disk as "... (os error 28)": name the shard instead
+            named = wrapped_os_error(exc, out_dir / filename)
+            if named is None:
+                raise
+            raise named from exc
         del shard, tensor
     files = list(split.filename_to_tensors)
     if split.is_sharded:
@@ -191,6 +199,6 @@ def merge_streaming(
             "metadata": {"total_parameters": parameters, **split.metadata},
             "weight_map": dict(sorted(split.tensor_to_filename.items())),
         }
-        (out_dir / SAFE_INDEX).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        atomic_write_text(out_dir / SAFE_INDEX, json.dumps(index, indent=2, sort_keys=True) + "\n")
         files.append(SAFE_INDEX)
     return StreamingResult(files=files, untied=untied, parameters=parameters, changed=sorted(changed))

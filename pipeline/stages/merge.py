@@ -23,7 +23,7 @@ from typing import Any
 from rich.console import Console
 
 from pipeline import lineage as lineage_of
-from pipeline.atomic import normalise_modes, private_to_normal
+from pipeline.atomic import atomic_write_text, normalise_modes, private_to_normal
 from pipeline.config import ReleaseConfig
 from pipeline.errors import StageFailed, UsageError
 from pipeline.judgments import PARITY_OPTIONS, describe_parity, parity_value
@@ -61,7 +61,7 @@ def _write_config(base: Checkpoint, out_dir: Path, untied: bool, dtype: str) -> 
             if key in section:
                 section[key] = dtype
     config["dtype"] = dtype
-    (out_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    atomic_write_text(out_dir / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
     for code in base.folder.glob("*.py"):  # modelling code of trust_remote_code models
         shutil.copy2(code, out_dir / code.name)
 
