@@ -316,7 +316,7 @@ def test_disk_full_during_merge_is_one_line_and_leaves_nothing(
     monkeypatch.setattr(safetensors.torch, "save_file", full)
     result = runner.invoke(app, ["merge", "m"])
     assert result.exit_code == 1, result.output
-    assert_one_line_error(result.output, f"a write failed: {NO_SPACE}.")
+    assert_one_line_error(result.output, f"model.safetensors: {NO_SPACE}.")
     assert not layout.merge_dir.exists() and not layout.results.exists()
     assert list(layout.run_dir.glob(".merge-*")) == []
 
