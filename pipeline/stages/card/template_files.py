@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.errors import UsageError
+from pipeline.hashing import kind_of
 from pipeline.layout import templates_dir
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ def checked_template(path: Path, folder: Path, what: str) -> Path:
     except OSError as exc:
         raise TemplateRefused(f"{what}: {path} cannot be read ({exc.strerror or type(exc).__name__}).") from None
     if not stat.S_ISREG(info.st_mode):
-        raise TemplateRefused(f"{what}: {path} is {_kind(info.st_mode)}, not a regular file; it is never opened.")
+        raise TemplateRefused(f"{what}: {path} is {kind_of(info.st_mode)}, not a regular file; it is never opened.")
     if info.st_size > MAX_TEMPLATE_BYTES:
         raise TemplateRefused(
             f"{what}: {path} is {info.st_size:,} bytes; a card template may be at most {MAX_TEMPLATE_BYTES:,}."
@@ -147,7 +148,7 @@ def read_template(path: Path, what: str) -> str:
         with os.fdopen(fd, "rb") as handle:
             info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode):
-                raise TemplateRefused(f"{what}: {path} is {_kind(info.st_mode)}, not a regular file.")
+                raise TemplateRefused(f"{what}: {path} is {kind_of(info.st_mode)}, not a regular file.")
             data = handle.read(MAX_TEMPLATE_BYTES + 1)
     except OSError as exc:
         raise TemplateRefused(f"{what}: {path} cannot be read ({exc.strerror or type(exc).__name__}).") from None
@@ -184,17 +185,6 @@ def _is_link_anywhere(path: Path, folder: Path) -> bool:
             return True
         current = current.parent
     return False
-
-
-def _kind(mode: int) -> str:
-    kinds = (
-        (stat.S_ISDIR, "a folder"),
-        (stat.S_ISFIFO, "a FIFO (named pipe)"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-    )
-    return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
 def _shown(value: str) -> str:
