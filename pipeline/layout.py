@@ -158,6 +158,11 @@ class Layout:
         return self.inside(self.run_dir / "stamps", "runs")
 
     @property
+    def logs_dir(self) -> Path:
+        """One log per stage (STAGE.log): what the libraries printed while it ran, kept off the terminal."""
+        return self.inside(self.run_dir / "logs", "runs")
+
+    @property
     def push_plan(self) -> Path:
         return self.inside(self.run_dir / "push-plan.json", "runs")
 

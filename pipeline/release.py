@@ -17,11 +17,13 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 
+from pipeline.console import StageOutput
 from pipeline.errors import Interrupted, PubctlError, StageFailed, UsageError
 from pipeline.layout import Layout
 from pipeline.stage import Stage, StageResult, stage_inputs, write_sections
@@ -42,6 +44,10 @@ if TYPE_CHECKING:
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
+REPORTS_ITSELF = ("check", "push")
+"""Stages that print their own report on stdout (the gates' lines and counts, the push plan or commit): the chain
+does not repeat their summary."""
+
 
 def _stage(name: str) -> Stage:
     return STAGES.get_or_fail(name)
@@ -59,14 +65,28 @@ def _execute(stage: Stage, config: ReleaseConfig, layout: Layout, hasher: FileHa
         # leaves the last pushed commit, which the old stamp still describes.
         remove_stamp(layout.stamps_dir, stage.name)
     started = time.perf_counter()
+    output = StageOutput(
+        stage.name,
+        layout.logs_dir / f"{stage.name}.log",
+        header=f"pubctl {stage.name} {layout.name}",
+        libraries=stage.packages,
+        quiet_bars="torch" in stage.packages,  # not a push's upload bars: those are the user's to watch
+    )
     try:
-        result = run(config, layout, **options)
+        with output:
+            result = run(config, layout, **options)
     except KeyboardInterrupt:
-        raise Interrupted(f"{stage.name} interrupted: {stage.interrupted(config, layout)}.") from None
+        reached = f"stopped at {output.reached}; " if output.reached else ""
+        raise Interrupted(f"{stage.name} interrupted: {reached}{stage.interrupted(config, layout)}.") from None
+    except BaseException:
+        if output.log_written:
+            _say(f"{stage.name}: what its libraries printed is in {escape(_shown(output.log.path, layout))}")
+        raise
     if not isinstance(result, StageResult):
         raise TypeError(f"stage {stage.name} returned {type(result).__name__}, not a StageResult")
     write_sections(layout, stage, config, result.sections)
     if not result.stamped:  # a push dry run: nothing on the Hub changed
+        report_result(stage, result, output, layout)
         return result
     seconds = time.perf_counter() - started
     outputs = stage.outputs(config, layout, hasher)
@@ -82,7 +102,21 @@ def _execute(stage: Stage, config: ReleaseConfig, layout: Layout, hasher: FileHa
     stamp.record = result.details
     write_stamp(layout.stamps_dir, stamp)
     hasher.save()
+    report_result(stage, result, output, layout)  # once it is recorded as done
     return result
+
+
+def _shown(path: Path, layout: Layout) -> str:
+    """``path`` as a person finds it from the project root (runs/NAME/logs/train.log)."""
+    return path.relative_to(layout.root).as_posix() if path.is_relative_to(layout.root) else str(path)
+
+
+def report_result(stage: Stage, result: StageResult, output: StageOutput, layout: Layout) -> None:
+    """The stage's one-line summary, and where the library output it kept off the terminal went."""
+    if stage.name not in REPORTS_ITSELF and result.summary.strip():
+        _say(f"[bold]{stage.name}[/]: {escape(result.summary.strip().splitlines()[0])}")
+    if output.log_written:
+        _say(f"  log: {escape(_shown(output.log.path, layout))}")
 
 
 def run_stage(

@@ -146,6 +146,8 @@ def test_qwen3_1_7b_arabic_cpo_rehearses_offline_on_aya_rows(project: Path, qwen
         ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     )
     assert "REHEARSAL" in layout.readme.read_text(encoding="utf-8")
+    # Preparing the rehearsal keeps datasets' and transformers' bars in its log, as the stages do theirs.
+    assert "Generating train split" not in result.output and "Writing model shards" not in result.output
 
 
 # ------------------------------------------------------------------------------------------------ refusals

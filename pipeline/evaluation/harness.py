@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline.config import TaskSpec
+from pipeline.console import captured
 from pipeline.errors import StageFailed, UsageError
 from pipeline.evaluation.tasks import TaskSource
 
@@ -188,7 +189,12 @@ class ModelRun:
 
 
 def run_lm_eval(
-    model_path: Path, dtype: str, specs: list[TaskSpec], source: TaskSource, settings: HarnessSettings
+    model_path: Path,
+    dtype: str,
+    specs: list[TaskSpec],
+    source: TaskSource,
+    settings: HarnessSettings,
+    on_task: Callable[[int, TaskSpec], None] | None = None,
 ) -> ModelRun:
     """lm-eval's result dictionary (with ``samples``) for one model on ``specs``.
 
@@ -196,8 +202,12 @@ def run_lm_eval(
     (its num_fewshot is global): lm-eval batches the requests of all tasks of one call together, and a
     different batch composition changes the last bits of the log-likelihoods. Per-task calls give the same
     numbers as ``lm_eval --tasks T --num_fewshot K``; the model is loaded once and shared by the calls.
+    ``on_task(i, spec)`` is told before the i-th task (from 0) runs.
+
+    lm-eval's progress bars and the git it runs to read a commit print past the loggers: captured() keeps them
+    in the stage's log.
     """
-    with hf_offline(source.offline):
+    with hf_offline(source.offline), captured():
         import lm_eval
 
         manager = task_manager(source)
@@ -205,7 +215,9 @@ def run_lm_eval(
         tasks = load_tasks(manager, specs)
         lm = load_model(model_path, dtype, settings)
         runs = []
-        for task in tasks:
+        for index, (spec, task) in enumerate(zip(specs, tasks, strict=True)):
+            if on_task is not None:
+                on_task(index, spec)
             results = lm_eval.simple_evaluate(
                 model=lm,
                 model_args=settings.model_args(model_path, dtype),

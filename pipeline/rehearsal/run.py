@@ -31,6 +31,7 @@ def rehearse(config: ReleaseConfig, options: RehearsalOptions, *, force: bool = 
     """Rehearse ``config`` into runs/NAME-rehearsal and cards/NAME-rehearsal; returns that layout."""
     from huggingface_hub import constants
 
+    from pipeline.console import StageOutput
     from pipeline.precision import check_precision
     from pipeline.release import run_release
     from pipeline.results import update_results
@@ -46,11 +47,20 @@ def rehearse(config: ReleaseConfig, options: RehearsalOptions, *, force: bool = 
     check_precision(config)
     _check_offline_sources(config, layout.root, options)
     _check_local_inputs(config, layout.root, options)
-    sample = _sample(config, layout, options)
-    _check_tasks(config, layout)
-
-    inputs = _shrunk_inputs(config, layout, options, sample)
-    rehearsal_config, record = _derived_config(config, layout, options, inputs)
+    # Preparing reads data with datasets and writes a model with transformers: their bars and warnings go to
+    # the rehearsal's log like any stage's, and pubctl's own lines stay on the terminal.
+    preparing = StageOutput(
+        "rehearse",
+        layout.logs_dir / "rehearse.log",
+        header=f"pubctl release {config.name} --rehearse",
+        libraries=("datasets", "transformers", "huggingface_hub"),
+        quiet_bars=True,
+    )
+    with preparing:
+        sample = _sample(config, layout, options)
+        _check_tasks(config, layout)
+        inputs = _shrunk_inputs(config, layout, options, sample)
+        rehearsal_config, record = _derived_config(config, layout, options, inputs)
     # The rehearse command owns this section: no stage writes it, and a real release never has it.
     update_results(layout.results, layout.name, rehearsal=record)
     skipped = [name for name, rehearsed in record.tasks.items() if rehearsed is None]

@@ -14,6 +14,7 @@ import gc
 import hashlib
 import json
 import tempfile
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,14 @@ from typing import Any
 from pipeline import lineage as lineage_of
 from pipeline.atomic import atomic_write_text
 from pipeline.config import ReleaseConfig, TaskSpec
+from pipeline.console import progress_begin, progress_update
 from pipeline.errors import UsageError
 from pipeline.evaluation.harness import HARNESS, HarnessSettings, harness_version, run_lm_eval
 from pipeline.evaluation.raw_output import save_raw, to_json, with_previous_raw
 from pipeline.evaluation.scores import benchmark_results
 from pipeline.evaluation.tasks import TaskSource, prepare_task_source
 from pipeline.layout import Layout
+from pipeline.metric_names import metric_label
 from pipeline.results import (
     BenchmarkResult,
     EvaluatedBase,
@@ -116,17 +119,30 @@ def base_results(
     source: TaskSource,
     settings: HarnessSettings,
     layout: Layout,
+    on_task: Callable[[int, TaskSpec], None] | None = None,
 ) -> dict[str, Any]:
     """lm-eval's output for the base model, from the cache when this exact evaluation ran before."""
-    path = layout.cache_dir / "eval" / f"base-{base_cache_key(model, dtype, specs, source, settings)}.json"
+    path = base_cache_file(model, dtype, specs, source, settings, layout)
     if path.is_file():
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             path.unlink()  # a damaged cache entry is recomputed, never trusted
-    results = run_lm_eval(model.path, dtype, specs, source, settings).results
+    results = run_lm_eval(model.path, dtype, specs, source, settings, on_task=on_task).results
     atomic_write_text(path, to_json(results) + "\n")
     return results
+
+
+def base_cache_file(
+    model: ResolvedModel,
+    dtype: str,
+    specs: list[TaskSpec],
+    source: TaskSource,
+    settings: HarnessSettings,
+    layout: Layout,
+) -> Path:
+    """Where the base model's lm-eval output for this exact evaluation is cached."""
+    return layout.cache_dir / "eval" / f"base-{base_cache_key(model, dtype, specs, source, settings)}.json"
 
 
 def _free_memory() -> None:
@@ -146,7 +162,7 @@ def run(
     evaluation = config.evaluation
     specs = select_tasks(evaluation.tasks, tasks)
     model_dir = check_model_dir(layout.merged_model_dir, "merged model", f"run `pubctl merge {config.name}` first.")
-    base = None
+    base, base_cached = None, False
     if evaluation.evaluate_base:
         base = resolve_model(config.model.base_model, config.model.revision, layout)
         check_model_dir(base.path, f"base model '{config.model.base_model}'", "check model.base_model.")
@@ -167,12 +183,14 @@ def run(
 
     with tempfile.TemporaryDirectory(prefix="pubctl-eval-") as workdir:
         source = prepare_task_source(evaluation.include_path, layout.root, Path(workdir))
-        tuned_run = run_lm_eval(model_dir, dtype, specs, source, settings)
+        steps = _Steps(len(specs), throughput=evaluation.throughput.enabled, base=base is not None)
+        tuned_run = run_lm_eval(model_dir, dtype, specs, source, settings, on_task=steps.task("tuned"))
         tuned = tuned_run.results
         throughput = None
         if evaluation.throughput.enabled:
             from pipeline.evaluation.throughput import measure_throughput
 
+            steps.throughput()
             # The model lm-eval loaded, on the same device and dtype: no second load of the weights.
             throughput = measure_throughput(
                 model_dir,
@@ -184,14 +202,19 @@ def run(
             )
         del tuned_run
         _free_memory()
-        base_raw = base_results(base, dtype, specs, source, settings, layout) if base else None
+        base_raw = None
+        if base is not None:
+            base_cached = base_cache_file(base, dtype, specs, source, settings, layout).is_file()
+            if base_cached:
+                steps.cached_base()
+            base_raw = base_results(base, dtype, specs, source, settings, layout, on_task=steps.task("base"))
         _free_memory()
 
     entries = benchmark_results(tuned, specs, layout.root, settings)
     if base_raw is not None:
-        base_values = {entry.task: entry.value for entry in benchmark_results(base_raw, specs, layout.root, settings)}
+        base_rows = {entry.task: entry for entry in benchmark_results(base_raw, specs, layout.root, settings)}
         for entry in entries:
-            entry.base_value = base_values[entry.task]
+            entry.base_value, entry.base_stderr = base_rows[entry.task].value, base_rows[entry.task].stderr
 
     # Everything measured: only now is anything written.
     evaluated = {spec.name for spec in specs}
@@ -211,17 +234,43 @@ def run(
         base_model=EvaluatedBase(reference=base.reference, revision=base.revision) if base is not None else None,
         lineage=lineage_of.lineage(consumed),
     )
-    return StageResult(summary=_summary(record), sections={"evaluation": record})
+    return StageResult(summary=summary(record, base_cached=base_cached), sections={"evaluation": record})
 
 
-def _summary(record: EvaluationRecord) -> str:
-    """One line: each task's score, with the base's beside it when scored."""
+class _Steps:
+    """The stage's progress: each task on the tuned model, the throughput run, each task on the base."""
+
+    def __init__(self, tasks: int, *, throughput: bool, base: bool) -> None:
+        self.tasks = tasks
+        self.throughput_at = tasks if throughput else None
+        self.base_at = tasks + int(throughput)
+        progress_begin(self.base_at + (tasks if base else 0), "step")
+
+    def task(self, model: str) -> Callable[[int, TaskSpec], None]:
+        offset = 0 if model == "tuned" else self.base_at
+
+        def report(index: int, spec: TaskSpec) -> None:
+            progress_update(offset + index, doing=f"{model} · {spec.name} ({index + 1}/{self.tasks})")
+
+        return report
+
+    def throughput(self) -> None:
+        progress_update(self.throughput_at, doing="tuned · generation throughput")
+
+    def cached_base(self) -> None:
+        progress_update(self.base_at + self.tasks, doing="base · cached")
+
+
+def summary(record: EvaluationRecord, *, base_cached: bool = False) -> str:
+    """One line: each task's score ± stderr and its difference from the base, and the throughput."""
     parts = []
     for row in record.results:
-        delta = f" (base {row.base_value:.4g})" if row.base_value is not None else ""
-        parts.append(f"{row.task} {row.metric} {row.value:.4g}{delta}")
+        stderr = f" ± {row.stderr:.2g}" if row.stderr is not None else ""
+        delta = f" (Δ {row.value - row.base_value:+.2g} vs base)" if row.base_value is not None else ""
+        parts.append(f"{row.task} {metric_label(row.task, row.metric)} {row.value:.3g}{stderr}{delta}")
     speed = f"; {record.throughput.tokens_per_second_median:.4g} tokens/s" if record.throughput else ""
-    return f"evaluated {len(record.results)} tasks: {', '.join(parts)}{speed}"
+    base = " (base scores from the cache)" if base_cached else ""
+    return f"evaluated {len(record.results)} tasks{base}: {', '.join(parts)}{speed}"
 
 
 def _merge_with_previous(

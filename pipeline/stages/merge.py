@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from pipeline import lineage as lineage_of
 from pipeline.atomic import atomic_write_text, normalise_modes, private_to_normal
 from pipeline.config import ReleaseConfig
@@ -277,10 +275,13 @@ def run(config: ReleaseConfig, layout: Layout) -> StageResult:
         dtype=dtype,
         files=files,
     )
+    where = layout.merged_model_dir.relative_to(layout.root).as_posix()
+    # The gate's measure once: the max |logit difference| itself, or its ratio to the adapter's effect.
+    gate = f"{describe_parity(measure, found)} <= {bound:g}"
+    if measure != "max_abs_diff":
+        gate = f"max |logit difference| {record.parity_max_abs_diff:.3g}, {gate}"
     summary = (
-        f"merged ({inputs.strategy}) into {layout.merged_model_dir}: {model.parameters:,} parameters, {model.dtype}, "
-        f"{len(files)} files; parity max |logit diff| {record.parity_max_abs_diff:.3g} on {record.probe_prompts} "
-        f"probe prompts ({describe_parity(measure, found)} <= {bound:g})"
+        f"merged ({inputs.strategy}) into {where}: {model.parameters:,} parameters, {model.dtype}, "
+        f"{len(files)} files; parity {gate} on {record.probe_prompts} probe prompts"
     )
-    Console(stderr=True, highlight=False, soft_wrap=True).print(summary, markup=False)
     return StageResult(summary=summary, sections={"merge": record, "model": model})

@@ -154,6 +154,8 @@ def training_arguments(config: ReleaseConfig, layout: Layout, *, model_dtype: An
         "max_length": t.max_length,
         "gradient_checkpointing": t.gradient_checkpointing,
         "report_to": list(t.report_to) or "none",
+        # The stage shows the step and the logged metrics on its own display (progress.py), not as tqdm bars.
+        "disable_tqdm": True,
     }
     if not on_gpu and bf16:
         # transformers refuses bf16 without a GPU ("Your setup doesn't support bf16/gpu") unless it is told to train

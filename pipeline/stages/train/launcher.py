@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline.console import is_verbose
 from pipeline.errors import PubctlError, StageFailed, UsageError
 from pipeline.refs import project_path
 
@@ -89,6 +90,8 @@ def launch(config: ReleaseConfig, layout: Layout, *, resume: bool) -> TrainingRe
     os.close(fd)
     status = Path(name)
     env = {**os.environ, STATUS_ENV: str(status), "PUBCTL_ROOT": str(layout.root)}
+    if is_verbose():
+        env["PUBCTL_VERBOSE"] = "1"  # the workers show their libraries' output too
     try:
         completed = subprocess.run(command, env=env, check=False)
         reported = json.loads(status.read_text(encoding="utf-8")) if status.stat().st_size else {}
@@ -100,7 +103,8 @@ def launch(config: ReleaseConfig, layout: Layout, *, resume: bool) -> TrainingRe
     if completed.returncode != 0:
         raise StageFailed(
             f"multi-process training of '{config.name}' failed (exit {completed.returncode} from "
-            f"{' '.join(command[:4])} ...); see the worker output above. Nothing was recorded."
+            f"{' '.join(command[:4])} ...); see the worker output above and in {layout.logs_dir}/train*.log. "
+            "Nothing was recorded."
         )
     if "record" not in reported:
         raise StageFailed(f"the training workers of '{config.name}' exited without reporting a training record.")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.atomic import normalise_modes
+from pipeline.console import captured, say
 from pipeline.errors import StageFailed, UsageError
 from pipeline.precision import check_precision, warn_emulated_bfloat16
 from pipeline.stage import StageResult
@@ -69,9 +70,9 @@ def run(config: ReleaseConfig, layout: Layout, *, resume: bool = True) -> StageR
     if checkpoint is not None:
         progress = checkpoint_progress(config, checkpoint)
         if progress.complete:
-            _say(f"train: {progress.describe(checkpoint)} already holds the whole run; finishing from it")
+            say(f"train: {progress.describe(checkpoint)} already holds the whole run; finishing from it")
         else:
-            _say(f"train: resuming from {progress.describe(checkpoint)}")
+            say(f"train: resuming from {progress.describe(checkpoint)}")
     if config.training.launcher.num_processes > 1 and not in_worker():
         record = launch(config, layout, resume=resume)
     else:
@@ -104,6 +105,7 @@ def train_process(
     Rank 0 writes the adapter and returns the record; the other ranks return None.
     """
     from pipeline.stages.train.callbacks import RankCounter, RuntimeClock, gather
+    from pipeline.stages.train.progress import ProgressReporter
 
     check_trl_version()
     model_path, model_revision = _resolve_base(config, layout)
@@ -114,7 +116,9 @@ def train_process(
     progress = checkpoint_progress(config, checkpoint)
     resumed_from, earlier_runtime = progress.step, progress.runtime
     counter, clock = RankCounter(), RuntimeClock(earlier_runtime)
-    trainer = _build_trainer(config, layout, model_path, tokenizer, data, callbacks=[counter, clock])
+    with captured():  # model loading and TRL's preparation print what a pubctl user cannot act on: into the log
+        trainer = _build_trainer(config, layout, model_path, tokenizer, data, callbacks=[counter, clock])
+    trainer.add_callback(ProgressReporter())
     distributed_type = str(trainer.accelerator.distributed_type.value)
     if world_size > 1 and distributed_type == "NO":
         raise StageFailed(
@@ -126,7 +130,8 @@ def train_process(
     staging = layout.train_dir / ".adapter-staging"
     if trainer.is_world_process_zero() and staging.exists():
         shutil.rmtree(staging)  # left by an interrupted run
-    runtime_this_run = _train_into(trainer, checkpoint, progress, clock, staging)
+    with captured():
+        runtime_this_run = _train_into(trainer, checkpoint, progress, clock, staging)
     ranks = gather(counter.summary(), world_size)
     if not trainer.is_world_process_zero():
         return None  # rank 0 writes the adapter and returns the record
@@ -199,6 +204,8 @@ def _build_trainer(
     callbacks: list[TrainerCallback],
 ) -> Trainer:
     """The method's TRL trainer on the base model, with the LoRA and the arguments every method shares."""
+    from transformers import PrinterCallback
+
     from pipeline.methods.context import TrainContext
 
     model = _load_model(config, model_path)
@@ -212,7 +219,10 @@ def _build_trainer(
         training_args=training_arguments(config, layout, model_dtype=model.dtype, has_eval=data.eval is not None),
         callbacks=callbacks,
     )
-    return config.method_spec.build_trainer(ctx)
+    trainer = config.method_spec.build_trainer(ctx)
+    # With disable_tqdm the trainer prints each log as a raw dict on stdout; ProgressReporter shows them instead.
+    trainer.remove_callback(PrinterCallback)
+    return trainer
 
 
 def _resolve_base(config: ReleaseConfig, layout: Layout) -> tuple[Path, str | None]:
@@ -245,9 +255,3 @@ def _load_model(config: ReleaseConfig, model_path: Path) -> PreTrainedModel:
     return AutoModelForCausalLM.from_pretrained(
         str(model_path), dtype=dtype, trust_remote_code=config.model.trust_remote_code
     )
-
-
-def _say(message: str) -> None:
-    from rich.console import Console
-
-    Console(stderr=True, highlight=False, soft_wrap=True).print(message, markup=False)

@@ -12,6 +12,7 @@ launching stage, rank 0 prints the record as JSON on stdout.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
 
     from pipeline.config import load_config
+    from pipeline.console import StageOutput
     from pipeline.layout import Layout
     from pipeline.stages.train.launcher import report_record, report_worker_error
     from pipeline.stages.train.stage import train_process
@@ -33,7 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         root = Path(options.root)
         config = load_config(options.config, root)
-        record = train_process(config, Layout.for_release(config.name, root), resume=options.resume)
+        layout = Layout.for_release(config.name, root)
+        # Each rank keeps what its libraries print in its own log; rank 0 shows the progress (ProgressReporter).
+        rank = int(os.environ.get("RANK", "0"))
+        log = layout.logs_dir / ("train.log" if rank == 0 else f"train-rank{rank}.log")
+        libraries = ("transformers", "datasets", "huggingface_hub")
+        with StageOutput(
+            "train", log, header=f"pubctl train {config.name} (rank {rank})", libraries=libraries, quiet_bars=True
+        ):
+            record = train_process(config, layout, resume=options.resume)
     except PubctlError as exc:
         if not report_worker_error(exc):
             sys.stderr.write(f"error: {exc}\n")
