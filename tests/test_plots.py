@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import struct
+import time
 import zlib
 
+import pytest
 from test_card_records import hostile_record, log_history, realistic_record
 
-from pipeline import plots as plots_module
+from pipeline import plot_output
+from pipeline.plot_series import MAX_POINTS, thin_indices
 from pipeline.plots import build_plots, png_text
 
 
@@ -41,7 +45,8 @@ def test_same_record_gives_byte_identical_pngs_without_varying_metadata():
         # One text chunk only: the digest of the figure's inputs (no Software, no time).
         assert [data.split(b"\0")[0] for kind, data in chunks if kind == b"tEXt"] == [b"pubctl-inputs"]
         width, height = struct.unpack(">II", _chunks(plot.png)[0][1][:8])
-        assert (width, height) == (640, 360)
+        # Twice the pixels of 100 dpi (sharp on high-resolution screens); the rewards stack two axes.
+        assert (width, height) == ((1280, 1040) if plot.name == "rewards.png" else (1280, 720))
 
 
 def test_alt_text_states_what_the_figure_shows():
@@ -66,6 +71,8 @@ def test_a_held_out_loss_is_not_called_training_loss():
 
 def test_a_negative_score_and_its_error_bar_stay_inside_the_axis(monkeypatch):
     from matplotlib.axes import Axes
+
+    monkeypatch.setattr(plot_output, "MAX_PROCESSES", 1)  # drawn in this process, where the spy records
 
     record = realistic_record("p")
     record.evaluation.results[0] = record.evaluation.results[0].model_copy(
@@ -108,13 +115,13 @@ def test_unchanged_figures_are_reused_and_changed_ones_redrawn(tmp_path, monkeyp
         (tmp_path / plot.name).write_bytes(plot.png)
     record.evaluation.results[0].value = 0.5
     drawn: list[bytes] = []
-    real_draw = plots_module._draw
+    real_draw = plot_output.draw_png
 
     def spy(draw, digest):
         drawn.append(png := real_draw(draw, digest))
         return png
 
-    monkeypatch.setattr(plots_module, "_draw", spy)
+    monkeypatch.setattr(plot_output, "draw_png", spy)
     again = {p.name: p.png for p in build_plots(record, reuse=tmp_path)}
     assert drawn == [again["evaluation.png"]]  # only the figure whose data changed was drawn
     fresh = {p.name: p.png for p in build_plots(record)}
@@ -126,3 +133,73 @@ def test_unchanged_figures_are_reused_and_changed_ones_redrawn(tmp_path, monkeyp
         png_text(again["evaluation.png"])["pubctl-inputs"]
         != png_text((tmp_path / "evaluation.png").read_bytes())["pubctl-inputs"]
     )
+
+
+def test_a_long_log_is_thinned_to_its_shape_and_the_figure_says_so():
+    record = realistic_record("long")
+    record.evaluation = None
+    history = log_history(200_000)
+    history[123_456]["loss"] = 9.0  # one spike: thinning must keep it
+    history[150_000]["loss"] = -1.0  # and one dip
+    record.training.log_history = history
+
+    started = time.monotonic()
+    plots = {p.name: p for p in build_plots(record)}
+    assert time.monotonic() - started < 20  # 27 s before thinning, on a quiet machine
+
+    loss = plots["loss.png"]
+    assert loss.alt.startswith("Training loss against optimizer step (200,000 logged points).")
+    assert "each curve: 2,000 of its 200,000 logged points" in loss.note and loss.note in loss.alt
+    values = [entry["loss"] for entry in history]
+    kept = thin_indices(values)
+    assert len(kept) <= MAX_POINTS and kept[0] == 0 and kept[-1] == len(values) - 1
+    assert 123_456 in kept and 150_000 in kept  # the spike and the dip
+    assert kept == sorted(kept)
+    assert build_plots(realistic_record("short"))[0].note is None  # 12 points: drawn as logged
+
+
+def test_reward_margins_get_their_own_axis():
+    record = realistic_record("margins")
+    for entry in record.training.log_history:  # SimPO-like: rewards near -15, a margin of 0.1
+        entry["rewards/chosen"], entry["rewards/rejected"], entry["rewards/margins"] = -15.0, -15.1, 0.1
+
+    rewards = {p.name: p for p in build_plots(record)}["rewards.png"]
+
+    assert "The margins are drawn on their own axis below the chosen and rejected rewards." in rewards.alt
+    width, height = struct.unpack(">II", _chunks(rewards.png)[0][1][:8])
+    assert height > width * 720 // 1280  # taller than a one-axis figure: two stacked axes
+
+
+def test_base_bars_carry_error_bars_when_the_record_has_them():
+    record = realistic_record("base-err")
+    plain = {p.name: p for p in build_plots(record)}["evaluation.png"]
+    assert plain.note == "Base-model bars without an error bar: the record holds no standard error for that base score."
+
+    for row in record.evaluation.results:
+        row.base_stderr = 0.004  # an added key, as an evaluate stage recording it would write
+    with_errors = {p.name: p for p in build_plots(record)}["evaluation.png"]
+
+    assert with_errors.note is None
+    assert "(base 0.417 ± 0.004)" in with_errors.alt
+    assert with_errors.png != plain.png
+
+
+def test_truthfulqa_mc2_is_labelled_mc2():
+    evaluation = {p.name: p for p in build_plots(realistic_record("mc2"))}["evaluation.png"]
+    assert "truthfulqa_mc2 mc2 0-shot" in evaluation.alt and "truthfulqa_mc2 acc" not in evaluation.alt
+
+
+def test_figures_drawn_in_parallel_are_the_bytes_drawn_in_one_process(monkeypatch):
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))  # an idle machine
+    if plot_output.processes_for(5) == 1:
+        pytest.skip("this process cannot fork to draw (one CPU, not Linux, or other threads running)")
+    record = realistic_record("parallel")
+    parallel = [p.png for p in build_plots(record)]
+    monkeypatch.setattr(plot_output, "MAX_PROCESSES", 1)
+    assert [p.png for p in build_plots(record)] == parallel
+
+
+def test_a_busy_machine_draws_in_one_process(monkeypatch):
+    monkeypatch.setattr(os, "getloadavg", lambda: (64.0, 64.0, 64.0))
+    assert plot_output.processes_for(6) == 1
+    assert plot_output.processes_for(1) == 1

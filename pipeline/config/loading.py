@@ -21,6 +21,8 @@ from pipeline.layout import configs_dir, project_root, release_name_problem
 from pipeline.methods import METHODS, MethodParams
 from pipeline.refs import excerpt
 
+BRANCH_NAMES = frozenset({"str", "int", "float", "bool", "none", "bytes", "dict", "list"})
+"""pydantic's names of plain union members as they appear in an error's loc."""
 PROBLEMS_SHOWN = 20
 """Most validation problems listed one per line (a list of 10,000 bad items is one problem repeated)."""
 
@@ -90,7 +92,7 @@ def load_config(name_or_path: str, root: Path | None = None) -> ReleaseConfig:
 # ------------------------------------------------------------------- error messages
 def format_validation_error(exc: ValidationError, path: Path, node: yaml.Node | None) -> str:
     """One line per problem: field path, YAML line, what was found and what was expected."""
-    errors = exc.errors(include_url=False)
+    errors = _merge_union_branches(exc.errors(include_url=False))
     lines = []
     for error in errors[:PROBLEMS_SHOWN]:
         loc = _user_loc(error["loc"])
@@ -103,6 +105,37 @@ def format_validation_error(exc: ValidationError, path: Path, node: yaml.Node | 
         lines.append(f"  ... and {count - PROBLEMS_SHOWN} more")
     head = f"{path}: {count} problem{'s' if count > 1 else ''} in the config:"
     return "\n".join([head, *lines])
+
+
+def _is_branch(part: str | int) -> bool:
+    """Whether a loc part is pydantic's name of a union member ('list[constrained-str]', "literal['all-linear']")."""
+    return isinstance(part, str) and ("[" in part or part in BRANCH_NAMES)
+
+
+def _merge_union_branches(errors: list[Any]) -> list[Any]:
+    """One problem per value a union refused: pydantic reports each member's refusal on its own.
+
+    ``target_modules: q_proj`` fails ``list[str]`` and ``Literal['all-linear']``: two problems to a
+    user who made one mistake. Refusals of the same value at the same field by different members,
+    each at the member itself (not inside it), become one: "should be a valid list or 'all-linear'".
+    """
+    groups: dict[tuple, list[Any]] = {}
+    for error in errors:
+        loc = error["loc"]
+        if len(loc) > 1 and _is_branch(loc[-1]) and "[key]" not in loc:
+            groups.setdefault(loc[:-1], []).append(error)
+    merged, done = [], set()
+    for error in errors:
+        loc = error["loc"]
+        group = groups.get(loc[:-1]) if len(loc) > 1 and _is_branch(loc[-1]) else None
+        if group is None or len(group) < 2:
+            merged.append(error)
+        elif loc[:-1] not in done:
+            done.add(loc[:-1])
+            wants = [item["msg"].removeprefix("Value error, ").removeprefix("Input should be ") for item in group]
+            message = "Input should be " + " or ".join(dict.fromkeys(wants))
+            merged.append({**error, "loc": loc[:-1], "msg": message, "type": "union_type"})
+    return merged
 
 
 def _short(part: str | int) -> str:
@@ -153,9 +186,13 @@ def _valid_keys(loc: tuple) -> list[str]:
             # pydantic puts the union tag in the loc: method.<name>.<key>
             current = MethodParams if part == "method" else METHODS[part].params if part in METHODS else None
             continue
-        field = current.model_fields.get(str(part))
+        # pydantic's loc spells a field by its alias (`import`, not `import_`).
+        fields = {info.alias or name: info for name, info in current.model_fields.items()}
+        field = fields.get(str(part))
         current = _model_in(field.annotation) if field else None
-    return list(current.model_fields) if current is not None and current is not MethodParams else []
+    if current is None or current is MethodParams:
+        return []
+    return [info.alias or name for name, info in current.model_fields.items()]
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:

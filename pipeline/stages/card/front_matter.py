@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from pipeline import __version__
 from pipeline.layout import project_root
+from pipeline.metric_names import metric_label
 from pipeline.refs import DataRef, ModelRef
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def card_data(config: ReleaseConfig, results: Results, root: Path | None = None)
     if hub_base is not None and results.model is not None and results.merge is not None:
         # The LoRA was merged into full weights: a fine-tune of the base, not an adapter.
         extra["base_model_relation"] = "finetune"
-    eval_results = _eval_results(config, results)
+    eval_results = _eval_results(config, results, root)
     method = results.training.method if results.training else config.method.name
     return ModelCardData(
         model_name=title(config),
@@ -75,34 +76,48 @@ def hub_datasets(training: TrainingRecord | None, root: Path) -> list[str]:
     return [ds.id for ds in training.datasets if DataRef.parse(ds.id, root, ds.revision).is_hub]
 
 
-def _eval_results(config: ReleaseConfig, results: Results) -> list[EvalResult]:
+def _eval_results(config: ReleaseConfig, results: Results, root: Path) -> list[EvalResult]:
     """model-index: benchmark metrics only, never training loss or speeds."""
     evaluation = results.evaluation
     if evaluation is None:
         return []
     source = f"pubctl {__version__} with {evaluation.harness} {evaluation.harness_version}"
     url = f"https://huggingface.co/{config.hub.repo_id}/blob/{config.hub.revision}/results.json"
-    return [_eval_result(row, source, url) for row in evaluation.results]
+    return [_eval_result(row, source, url, root) for row in evaluation.results]
 
 
-def _eval_result(row: BenchmarkResult, source: str, url: str) -> EvalResult:
+def _eval_result(row: BenchmarkResult, source: str, url: str, root: Path) -> EvalResult:
     from huggingface_hub import EvalResult
 
     return EvalResult(
         task_type="text-generation",
         task_name="Text Generation",
-        dataset_type=row.dataset_id or row.task,
+        dataset_type=benchmark_dataset_type(row, root),
         dataset_name=row.task,
         dataset_config=row.dataset_config,
         dataset_split=row.split,
-        dataset_args={"num_few_shot": row.num_fewshot},
+        # The metric type stays lm-eval's key (the model_index_parses gate matches it to the record);
+        # the name is the one leaderboards use (truthfulqa_mc2's "acc" is MC2).
         metric_type=row.metric,
         metric_value=row.value,
-        metric_name=f"{row.metric} ({row.num_fewshot}-shot)",
+        metric_name=f"{metric_label(row.task, row.metric)} ({row.num_fewshot}-shot)",
+        # lm-eval's spelling, once: the n-shot is a setting of the scoring, not of load_dataset().
         metric_args={"num_fewshot": row.num_fewshot, "n": row.n},
         source_name=source,
         source_url=url,
     )
+
+
+def benchmark_dataset_type(row: BenchmarkResult, root: Path) -> str:
+    """model-index ``dataset.type``: the benchmark's Hub dataset id, else the lm-eval task name.
+
+    huggingface_hub requires the key (model_index_to_eval_results reads ``dataset["type"]``), so it
+    cannot be left out; a local file path (a bundled look-alike, a user's JSONL) would name a file
+    on the machine that ran the evaluation, which no reader of the Hub page can open.
+    """
+    if row.dataset_id is not None and DataRef.parse(row.dataset_id, root).is_hub:
+        return row.dataset_id
+    return row.task
 
 
 def method_tag(method: str) -> str:

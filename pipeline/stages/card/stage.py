@@ -16,6 +16,7 @@ from pipeline.stage import StageResult
 from pipeline.stages.card.context import build_context, method_spec
 from pipeline.stages.card.environment import card_environment, method_partial, render_body
 from pipeline.stages.card.front_matter import card_data, document
+from pipeline.stages.card.hand_edits import keep_hand_edit, remember_written
 
 if TYPE_CHECKING:
     from pipeline.config import ReleaseConfig
@@ -32,9 +33,16 @@ class RenderedCard:
 def run(config: ReleaseConfig, layout: Layout) -> StageResult:
     """The card stage: render and write the bundle; it owns no record section."""
     card = render(config, layout, reuse_plots=True)
-    write(card, layout)
+    _, kept = write_bundle(card, layout)
     where = layout.card_dir.relative_to(layout.root).as_posix()
-    return StageResult(summary=f"rendered README.md and {len(card.plots)} plots in {where}", sections={})
+    plots = f" ({', '.join(sorted(card.plots))})" if card.plots else ""
+    summary = f"rendered README.md and {len(card.plots)} plots{plots} in {where}"
+    if kept is not None:
+        summary += (
+            f"; the README.md it replaced was not pubctl's last render (edited by hand?): a copy is in "
+            f"{kept.relative_to(layout.root).as_posix()}"
+        )
+    return StageResult(summary=summary, sections={})
 
 
 def render_card(config: ReleaseConfig, layout: Layout) -> Path:
@@ -44,6 +52,12 @@ def render_card(config: ReleaseConfig, layout: Layout) -> Path:
 
 def write(card: RenderedCard, layout: Layout) -> Path:
     """Write a rendered card into the bundle; returns the README path."""
+    return write_bundle(card, layout)[0]
+
+
+def write_bundle(card: RenderedCard, layout: Layout) -> tuple[Path, Path | None]:
+    """Write a rendered card into the bundle: (README path, the copy kept of a README pubctl did not write)."""
+    kept = keep_hand_edit(layout, card.readme)
     layout.plots_dir.mkdir(parents=True, exist_ok=True)
     for name, png in card.plots.items():
         target = layout.plots_dir / name
@@ -55,7 +69,8 @@ def write(card: RenderedCard, layout: Layout) -> Path:
             stale.unlink()
     # The README last: it never names a plot that is not on disk yet.
     atomic_write_text(layout.readme, card.readme)
-    return layout.readme
+    remember_written(layout, card.readme)
+    return layout.readme, kept
 
 
 def render(config: ReleaseConfig, layout: Layout, *, reuse_plots: bool = False) -> RenderedCard:
@@ -79,12 +94,15 @@ def render(config: ReleaseConfig, layout: Layout, *, reuse_plots: bool = False) 
 
 
 def check_card(config: ReleaseConfig, layout: Layout) -> None:
-    """Raise CheckFailed with a unified diff when the committed card differs from a fresh render."""
+    """Raise CheckFailed naming the first difference, with a unified diff, when the committed card is stale."""
     problems = card_differences(config, layout)
     if problems:
+        first, _, diff = problems[0].partition("\n")
+        advice = OWN_TEXT if first.startswith(README_DIFFERS) else ""
+        details = "\n".join(part for part in [diff, *problems[1:]] if part)
         raise CheckFailed(
-            f"The committed card of '{layout.name}' is stale: it differs from a fresh render of "
-            f"{layout.results}. Run `pubctl card {layout.name}` and commit the result.\n" + "\n".join(problems)
+            f"The committed card of '{layout.name}' is stale: {first} Run `pubctl card {layout.name}` and commit "
+            f"the result.{advice}" + (f"\n{details}" if details else "")
         )
 
 
@@ -106,16 +124,39 @@ def card_differences(config: ReleaseConfig, layout: Layout) -> list[str]:
     return problems
 
 
+README_DIFFERS = "README.md line "
+OWN_TEXT = (
+    " A hand edit of README.md is replaced by the next render: put your own text in the config instead "
+    "(card.summary, card.limitations) or in a template of yours that extends the default and overrides one "
+    "block (card.template; see docs/card.md)."
+)
+
+
 def _readme_difference(readme: Path, fresh: str) -> list[str]:
+    """The first differing line, named with its number and both texts, then the unified diff."""
     if not readme.is_file():
         return [f"{readme}: missing (never rendered)."]
     committed = readme.read_text(encoding="utf-8")
     if committed == fresh:
         return []
+    old, new = committed.splitlines(), fresh.splitlines()
+    line = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), min(len(old), len(new)))
+    first = (
+        f"{README_DIFFERS}{line + 1} differs first: committed {_quote(old, line)}, a fresh render has "
+        f"{_quote(new, line)}."
+    )
     diff = difflib.unified_diff(
         committed.splitlines(keepends=True),
         fresh.splitlines(keepends=True),
         fromfile=f"committed/{readme.name}",
         tofile=f"fresh/{readme.name}",
     )
-    return ["".join(diff).rstrip("\n")]
+    return [first + "\n" + "".join(diff).rstrip("\n")]
+
+
+def _quote(lines: list[str], index: int, limit: int = 100) -> str:
+    """A line for a one-line message: quoted and shortened, or a note that the file ends before it."""
+    if index >= len(lines):
+        return "no such line (the file ends before it)"
+    text = lines[index]
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
