@@ -161,8 +161,50 @@ for _citation in (
   archivePrefix = {arXiv}
 }""",
     ),
+    # The two tools pubctl runs, cited as their authors ask: TRL's model-card template
+    # (trl/templates/lm_model_card.md) and lm-eval's README ("Cite as"), which names the Zenodo record.
+    Citation(
+        key="trl",
+        short="von Werra et al., 2020",
+        title="TRL: Transformers Reinforcement Learning",
+        url="https://github.com/huggingface/trl",
+        bibtex="""@software{vonwerra2020trl,
+  title   = "{TRL}: Transformers Reinforcement Learning",
+  author  = {von Werra, Leandro and Belkada, Younes and Tunstall, Lewis and Beeching, Edward and Thrush, Tristan and
+             Lambert, Nathan and Huang, Shengyi and Rasul, Kashif and Gallouédec, Quentin},
+  license = {Apache-2.0},
+  url     = {https://github.com/huggingface/trl},
+  year    = {2020}
+}""",
+    ),
+    Citation(
+        key="lm_eval",
+        short="Gao et al., 2024",
+        title="The Language Model Evaluation Harness",
+        url="https://zenodo.org/records/12608602",
+        bibtex="""@misc{eval-harness,
+  author    = {Gao, Leo and Tow, Jonathan and Abbasi, Baber and Biderman, Stella and Black, Sid and DiPofi, Anthony and
+               Foster, Charles and Golding, Laurence and Hsu, Jeffrey and Le Noac'h, Alain and Li, Haonan and
+               McDonell, Kyle and Muennighoff, Niklas and Ociepa, Chris and Phang, Jason and Reynolds, Laria and
+               Schoelkopf, Hailey and Skowron, Aviya and Sutawika, Lintang and Tang, Eric and Thite, Anish and
+               Wang, Ben and Wang, Kevin and Zou, Andy},
+  title     = {The Language Model Evaluation Harness},
+  month     = 07,
+  year      = 2024,
+  publisher = {Zenodo},
+  version   = {v0.4.3},
+  doi       = {10.5281/zenodo.12608602},
+  url       = {https://zenodo.org/records/12608602}
+}""",
+    ),
 ):
     CITATIONS.add(_citation.key, _citation)
+
+
+def tool_citations(trained: bool, harness: str | None) -> tuple[str, ...]:
+    """The tools' own entries: TRL for a model pubctl trained (every method runs a TRL trainer), lm-eval for
+    scores it computed."""
+    return (("trl",) if trained else ()) + (("lm_eval",) if harness == "lm-eval" else ())
 
 
 def citations_for(keys: tuple[str, ...] | list[str]) -> list[Citation]:

@@ -95,8 +95,14 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    verbose: bool = typer.Option(
+        False, "--verbose", help="Show the libraries' output (bars, warnings) live; it is always in runs/NAME/logs/."
+    ),
 ) -> None:
     """train -> merge -> evaluate -> card -> check -> push, from one YAML config."""
+    from pipeline.console import set_verbose
+
+    set_verbose(verbose)
 
 
 @command("release")
@@ -243,6 +249,36 @@ def push(
         create_pr=create_pr,
         message=message,
     )
+
+
+@command("verify")
+def verify(
+    target: str = typer.Argument(
+        ..., metavar="NAME|DIR|REPO_ID", help="A release in configs/, a folder laid out like its Hub repo, a repo id."
+    ),
+    key: Path | None = typer.Option(None, "--key", help="PEM public key of a key signature (default: hub.sign)."),
+    certificate: list[Path] = typer.Option(
+        [], "--certificate", help="PEM root of trust of a certificate signature (repeatable; default: hub.sign)."
+    ),
+    identity: str | None = typer.Option(None, "--identity", help="Sigstore: the signer's identity (a workflow URI)."),
+    issuer: str | None = typer.Option(None, "--issuer", help="Sigstore: its OIDC issuer (default: GitHub Actions')."),
+    revision: str | None = typer.Option(None, "--revision", help="REPO_ID: branch, tag or commit (default: main)."),
+) -> None:
+    """Check a release's files (and its model.sig, when signed) against its results.json."""
+    from pipeline.verify import VerifyOptions
+    from pipeline.verify import verify as verify_target
+
+    options = VerifyOptions(key, tuple(certificate), identity, issuer, revision)
+    verify_target(target, options)
+
+
+@command("import")
+def import_release(name: str = typer.Argument(..., help=NAME_HELP)) -> None:
+    """Build the record from results made outside pubctl (the config's import: section), each section marked."""
+    from pipeline.importing.run import run as run_import
+
+    config, layout = _load(name)
+    run_import(config, layout)  # prints its one-line summary, as a stage does
 
 
 @command("list")

@@ -152,6 +152,29 @@ def load_record_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def sections_problem(sections: dict[str, BaseModel]) -> str | None:
+    """What reading the record back would refuse in ``sections`` once written, as 'field: why'; None if nothing.
+
+    For a writer whose numbers come from files made elsewhere (pubctl import): a record it could write but no
+    command could read would turn one bad input file into a broken release.
+    """
+    data: dict[str, Any] = {}
+    for name, section in sections.items():
+        try:
+            data[name] = section.model_dump(mode="json")
+        except ValueError as exc:  # pydantic's serializer stops at its own nesting limit
+            return f"{name}: {exc}"
+    problem = _first_problem(data)
+    if problem:
+        return problem
+    for name, section in sections.items():
+        try:
+            type(section).model_validate(data[name], strict=True)
+        except ValidationError as exc:
+            return f"{name}: {describe_errors(exc.errors(include_url=False))}"
+    return None
+
+
 def _first_problem(data: dict[str, Any]) -> str | None:
     """A value anywhere in ``data`` that no record may hold, as 'field: why', or None.
 

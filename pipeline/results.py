@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from pipeline.atomic import atomic_write_text, locked
 from pipeline.errors import ResultsError
+from pipeline.origin import Traced
 from pipeline.record_validation import MAX_BENCHMARKS, check_log_entry, not_negative, parse_record
 
 SCHEMA_VERSION = 1
@@ -39,7 +40,7 @@ class FileEntry(Record):
     sha256: str = Field(description="Hex sha256 of the file's bytes.")
 
 
-class ModelRecord(Record):
+class ModelRecord(Record, Traced):
     """Measured facts of the merged model (written by merge). Publication metadata (repo id, licence,
     language, tags) is not here: the card reads it from the config, so editing it never re-runs a merge.
     Records written before kept ``repo_id``, ``license`` and ``language`` here; they are carried, never read."""
@@ -144,7 +145,7 @@ LogEntry = Annotated[dict[str, Any], AfterValidator(check_log_entry)]
 """One Trainer log_history entry: free keys, but a step and epoch a plot can put on an axis."""
 
 
-class TrainingRecord(Record):
+class TrainingRecord(Record, Traced):
     method: str = Field(description="Registered method name.")
     method_params: dict[str, Any] = Field(default_factory=dict, description="The method's parameters.")
     datasets: list[DatasetRecord] = Field(default_factory=list, description="What the model was trained on.")
@@ -172,7 +173,7 @@ class ParityGate(Record):
     bound: float = Field(ge=0, description="The bound the measure was held to.")
 
 
-class MergeRecord(Record):
+class MergeRecord(Record, Traced):
     strategy: str = Field(description="streaming or peft.")
     parity_max_abs_diff: float = Field(ge=0, description="Max |logit diff| merged vs adapter-on-base.")
     probe_prompts: int = Field(ge=1, description="Prompts the parity was measured on.")
@@ -202,6 +203,9 @@ class BenchmarkResult(Record):
     )
     n: int = Field(ge=0, description="Items scored.")
     base_value: float | None = Field(None, description="The base model's score on the same task.")
+    base_stderr: Annotated[float | None, AfterValidator(not_negative)] = Field(
+        None, description="lm-eval's standard error of base_value."
+    )
     chance: float | None = Field(None, description="Score of uniform guessing.")
     filter: str | None = Field(None, description="lm-eval filter the metric was read under (none, strict-match...).")
     stderr_method: str | None = Field(None, description="How the stderr was computed (bootstrap, analytic...).")
@@ -243,7 +247,7 @@ class EvaluatedBase(Record):
     revision: str | None = Field(None, description="Its Hub commit sha, when known.")
 
 
-class EvaluationRecord(Record):
+class EvaluationRecord(Record, Traced):
     harness: str = Field("lm-eval", description="The evaluation harness.")
     harness_version: str = Field(description="Its version.")
     results: list[BenchmarkResult] = Field(

@@ -377,11 +377,12 @@ def test_checks_are_registered_in_report_order_each_with_its_family():
         "benchmark_fields", "metric_range", "near_chance", "eval_subset", "eval_not_train", "throughput_device",
         "model_index_parses", "no_template_syntax", "card_current",
         "lineage",
+        "imported_complete", "imported_scored_model",
         "base_model_hub_id", "not_rehearsal",
     ]  # fmt: skip
     families = [entry.family for entry in CHECKS.values()]
     assert list(dict.fromkeys(families)) == [
-        "training", "model", "tokenizer", "evaluation", "card", "lineage", "publish"
+        "training", "model", "tokenizer", "evaluation", "card", "lineage", "imported", "publish"
     ]  # fmt: skip
     assert all(entry.id == key and entry.description for key, entry in CHECKS.items())
     assert [entry.id for entry in CHECKS.values() if entry.warning] == ["near_chance", "eval_subset"]

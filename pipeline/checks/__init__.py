@@ -29,6 +29,7 @@ from pipeline.checks import tokenizer  # noqa: F401
 from pipeline.checks import evaluation  # noqa: F401
 from pipeline.checks import card  # noqa: F401
 from pipeline.checks import lineage  # noqa: F401
+from pipeline.checks import imported  # noqa: F401
 from pipeline.checks import publish  # noqa: F401
 
 # isort: on

@@ -30,6 +30,18 @@ HEADER_SLACK_BYTES = 65536
 NOT_PUBLISHED_FROM_MODEL = ("README.md", "results.json")
 """Push publishes the card bundle's copies of these (pipeline.stages.push.files.CARD_FILES), never the model
 folder's: one there that the merge did not record is never sent, so it is not a stray file."""
+PUBLISHED_BESIDE_MODEL = ("pubctl.yaml", "model.sig")
+"""Files push adds to the model's commit (push.release_files.CONFIG_PATH, signing.SIGNATURE_NAME)."""
+PUBLISHED_FOLDERS = ("plots", ".eval_results")
+"""Folders of the model repository the card bundle and push fill (the card's figures, the Hub's scores)."""
+
+
+def taken_by_release(path: str) -> bool:
+    """Whether a model file at ``path`` would collide with a file the release itself publishes beside the model:
+    the same path twice in one commit, and the model's copy could win over the card's."""
+    return path in NOT_PUBLISHED_FROM_MODEL or path in PUBLISHED_BESIDE_MODEL or path.split("/")[0] in PUBLISHED_FOLDERS
+
+
 MAX_NAMED = 5
 """Stray files named in a failure; the rest are counted."""
 
@@ -47,6 +59,12 @@ def model_files(ctx: CheckContext, out: Outcome) -> None:
         out.fail("no *.safetensors among the files", "the weights in safetensors format")
     if empty:
         out.fail(f"empty files: {', '.join(empty)}", "non-empty files")
+    taken = [f.path for f in model.files if taken_by_release(f.path)]
+    if taken:
+        out.fail(
+            f"model files named like the release's own: {', '.join(taken[:MAX_NAMED])}",
+            "no model file at README.md, results.json, pubctl.yaml, model.sig, plots/ or .eval_results/",
+        )
     if ctx.has_model:  # without the files, the record alone is what a card bundle can be checked against
         _files_match_record(model, ctx.model_dir, out)
 

@@ -36,7 +36,11 @@ class Section(BaseModel):
     the commonest way to write a learning rate.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, str_max_length=TEXT_MAX)
+    # serialize_by_alias: a dumped config (a rehearsal's derived YAML, `pubctl schema`) must load again, and
+    # the YAML key is `import`, a Python keyword the field cannot be named.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, str_max_length=TEXT_MAX, serialize_by_alias=True
+    )
 
     @field_validator("*", mode="before")
     @classmethod

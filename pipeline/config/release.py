@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, PrivateAttr, model_validator
 
 from pipeline.config.base import Section
+from pipeline.config.importing import ImportSection
 from pipeline.config.publishing import CardSection, ChecksSection, EvaluationSection, HubSection
 from pipeline.config.sources import DataSection, ModelSection
 from pipeline.config.training import LoraSection, MergeSection, MethodSection, TrainingSection
@@ -30,6 +31,7 @@ class ReleaseConfig(Section):
     card: CardSection = Field(default_factory=CardSection, description="Model card.")
     hub: HubSection = Field(description="Where to publish.")
     checks: ChecksSection = Field(default_factory=ChecksSection, description="Honesty-gate thresholds.")
+    import_: ImportSection = Field(default_factory=ImportSection, alias="import", description="Results made elsewhere.")
 
     _name: str = PrivateAttr("")
     _path: Path | None = PrivateAttr(None)

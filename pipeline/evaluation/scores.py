@@ -5,6 +5,7 @@ pubctl only reads numbers here; lm-eval did the scoring.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from pipeline.config import TaskSpec
 from pipeline.errors import StageFailed
 from pipeline.evaluation.harness import HARNESS, HarnessSettings, harness_version
 from pipeline.evaluation.tasks import CHANCE_BY_TASK, chance_from_samples, common, dataset_of
+from pipeline.refs import excerpt
 from pipeline.results import BenchmarkResult
 
 
@@ -27,6 +29,20 @@ def _metric_key(entry: dict[str, Any], metric: str, task: str) -> tuple[str, str
         if len(keys) == 1:
             return keys[0], keys[0].split(",", 1)[1]
     raise StageFailed(f"lm-eval reported no '{metric}' for task '{task}' (it reported: {sorted(entry)}).")
+
+
+def _score(entry: dict[str, Any], key: str, task: str) -> float:
+    """The score lm-eval reported, a finite number: '0.9' as text or a NaN is damaged output, not a score."""
+    value = entry[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise StageFailed(f"results.{task}.{key} is {excerpt(value)}, not a finite number.")
+    return float(value)
+
+
+def _stderr(value: Any) -> float | None:
+    """lm-eval's stderr: 'N/A' (or NaN, for one item) when it computed none."""
+    finite = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if finite else None
 
 
 def _leaves(results: dict[str, Any], name: str) -> list[str]:
@@ -101,8 +117,8 @@ def benchmark_results(
                 split=common(d[2] for d in datasets),
                 num_fewshot=int(results.get("n-shot", {}).get(spec.name, spec.num_fewshot)),
                 metric=metric,
-                value=float(entry[key]),
-                stderr=float(stderr) if isinstance(stderr, (int, float)) else None,
+                value=_score(entry, key, spec.name),
+                stderr=_stderr(stderr),
                 n=sum(int(results["n-samples"][leaf]["effective"]) for leaf in leaves),
                 chance=chance,
                 filter=filter_name,

@@ -53,7 +53,7 @@ class Checkpoint:
 
     @classmethod
     def read(cls, folder: Path) -> Checkpoint:
-        from safetensors import safe_open
+        from safetensors import SafetensorError, safe_open
 
         config_file = folder / "config.json"
         if not config_file.is_file():
@@ -78,10 +78,15 @@ class Checkpoint:
             path = folder / name
             if not path.is_file():
                 raise UsageError(f"{folder / SAFE_INDEX} lists {name}, which is missing: incomplete download?")
-            with safe_open(path, framework="pt") as handle:
-                for key in handle.keys():  # noqa: SIM118 - safe_open has keys(), no __iter__
-                    piece = handle.get_slice(key)
-                    tensors[key] = TensorInfo(file=name, dtype=piece.get_dtype(), shape=tuple(piece.get_shape()))
+            try:
+                with safe_open(path, framework="pt") as handle:
+                    for key in handle.keys():  # noqa: SIM118 - safe_open has keys(), no __iter__
+                        piece = handle.get_slice(key)
+                        info = TensorInfo(file=name, dtype=piece.get_dtype(), shape=tuple(piece.get_shape()))
+                        tensors[key] = info
+            except (SafetensorError, OSError) as exc:  # a damaged header, a truncated file, an unknown dtype
+                reason = " ".join(str(exc).split())[:200]
+                raise UsageError(f"{path} is not a readable safetensors file ({reason}).") from None
         return cls(folder=folder, config=config, tensors=tensors)
 
     @property

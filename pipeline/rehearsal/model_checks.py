@@ -134,7 +134,9 @@ def check_tokenizer(folder: Path, trust_remote_code: bool) -> None:
     load_tokenizer(folder, trust_remote_code)
 
 
-def load_tokenizer(folder: Path, trust_remote_code: bool) -> PreTrainedTokenizerBase:
+def load_tokenizer(
+    folder: Path, trust_remote_code: bool, what: str = "the base's tokenizer"
+) -> PreTrainedTokenizerBase:
     """The tokenizer in ``folder``, or a UsageError naming the folder and the library's reason."""
     from transformers import AutoTokenizer
 
@@ -144,7 +146,7 @@ def load_tokenizer(folder: Path, trust_remote_code: bool) -> PreTrainedTokenizer
     # tokenizer_config.json as whatever its parsing hit: the message is kept, the file named.
     except Exception as exc:
         raise UsageError(
-            f"the base's tokenizer in {folder} does not load: {one_line(exc)}. Check tokenizer.json and "
+            f"{what} in {folder} does not load: {one_line(exc)}. Check tokenizer.json and "
             "tokenizer_config.json (download them again with the config)."
         ) from None
 

@@ -10,14 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.citations import citations_for
+from pipeline.citations import citations_for, tool_citations
 from pipeline.judgments import evaluation_limit, is_below_chance, is_near_chance
 from pipeline.layout import Layout
 from pipeline.markdown import number, show
+from pipeline.provenance import PUBLISHED_CONFIG, describe_commit
 from pipeline.refs import DataRef, ModelRef
 from pipeline.results import SECTIONS
 from pipeline.stages.card.comparison import comparison
 from pipeline.stages.card.front_matter import base_model, title
+from pipeline.stages.card.origins import origins
+from pipeline.stages.card.what_ran import data_notes, evaluation_facts, run_length
 
 if TYPE_CHECKING:
     from pipeline.config import ReleaseConfig
@@ -49,11 +52,19 @@ def build_context(config: ReleaseConfig, layout: Layout, results: Results, plots
         "repo_id": config.hub.repo_id,
         **record_sections(results),
         "missing": missing_sections(results, layout.name),
-        **method_facts(method_spec(results, config), results.training),
+        "origins": origins(results),
+        **method_facts(method_spec(results, config), results.training, results.evaluation),
         "datasets": datasets(results.training, layout.root),
+        "data_notes": [
+            note for ds in (results.training.datasets if results.training else []) for note in data_notes(ds)
+        ],
+        **run_length(results.training),
+        **evaluation_facts(results.evaluation),
         **hyperparameters(results.training.hyperparameters if results.training else None),
         **usage(config, layout.root, results),
-        "plots": [{"path": f"plots/{plot.name}", "alt": plot.alt, "title": plot.title} for plot in plots],
+        "plots": [
+            {"path": f"plots/{plot.name}", "alt": plot.alt, "title": plot.title, "note": plot.note} for plot in plots
+        ],
         "near_chance": [row for row in rows if is_near_chance(row, k)],
         "eval_limit": evaluation_limit(results.evaluation) if results.evaluation is not None else None,
         "near_chance_stderr": k,
@@ -62,6 +73,7 @@ def build_context(config: ReleaseConfig, layout: Layout, results: Results, plots
         "found_limitations": found_limitations(results.evaluation, k),
         "waivers": waivers(config, results, layout.root),
         **provenance(results),
+        "config_file": PUBLISHED_CONFIG if config.path is not None else None,
     }
 
 
@@ -94,13 +106,17 @@ def missing_sections(results: Results, release: str) -> list[dict[str, str]]:
     return missing
 
 
-def method_facts(spec: MethodSpec, training: TrainingRecord | None) -> dict[str, Any]:
+def method_facts(
+    spec: MethodSpec, training: TrainingRecord | None, evaluation: EvaluationRecord | None = None
+) -> dict[str, Any]:
     params = training.method_params if training else {}
     return {
         "method_name": spec.name,
         "method_title": spec.title,
         "method_params": [(key, show(value)) for key, value in params.items() if key != "name"],
-        "citations": citations_for(spec.citations),
+        "citations": citations_for(
+            (*spec.citations, *tool_citations(training is not None, evaluation.harness if evaluation else None))
+        ),
         "preference_tuned": spec.consumes != "text",
     }
 
@@ -113,6 +129,7 @@ def datasets(training: TrainingRecord | None, root: Path) -> list[dict[str, Any]
             "split": ds.split,
             "revision": ds.revision,
             "rows": ds.rows,
+            "held_out": ds.eval_rows,
             "url": DataRef.parse(ds.id, root, ds.revision).hub_url,
         }
         for ds in (training.datasets if training else [])
@@ -164,8 +181,8 @@ def found_limitations(evaluation: EvaluationRecord | None, k: float) -> list[str
     below = [row for row in evaluation.results if is_below_chance(row, k)]
     if below:
         found.append(
-            f"Scores more than {number(k)} standard errors below chance on: {_tasks(below)}. The model systematically "
-            "prefers wrong answers there (or the recorded chance level does not fit the metric)."
+            f"Scores more than {number(k)} standard errors below chance on: {_tasks(below)}: the model favours "
+            "wrong answers there more than random guessing would."
         )
     limit = evaluation_limit(evaluation)
     if limit is not None:
@@ -199,8 +216,12 @@ def waivers(config: ReleaseConfig, results: Results, root: Path) -> list[dict[st
 def provenance(results: Results) -> dict[str, Any]:
     recorded = results.provenance
     if recorded is None:
-        return {"hardware": None, "versions": []}
-    return {"hardware": _hardware(recorded.hardware), "versions": sorted(recorded.versions.items())}
+        return {"hardware": None, "versions": [], "git_source": None}
+    return {
+        "hardware": _hardware(recorded.hardware),
+        "versions": sorted(recorded.versions.items()),
+        "git_source": describe_commit(recorded.git_commit),
+    }
 
 
 def _hardware(hardware: dict[str, Any]) -> str | None:
