@@ -256,14 +256,21 @@ def _read_remote(api: Any, repo_id: str, revision: str, timeout: float) -> Remot
     where = revision if state.branch_exists else f"main (branch {revision} does not exist yet)"
     state.reason = f"read {where} at {state.head[:12]}" if state.head else "the repository has no commit"
     if state.head:
-        for item in api.list_repo_tree(repo_id, revision=state.head, recursive=True):
-            if not hasattr(item, "blob_id"):
-                continue  # a folder
-            lfs = getattr(item, "lfs", None)
-            state.files[item.path] = RemoteFile(item.path, int(item.size), item.blob_id, lfs.sha256 if lfs else None)
+        state.files = read_tree(api, repo_id, state.head)
         if "results.json" in state.files:
             state.published_model_files = _published_model_files(api, repo_id, state.head)
     return state
+
+
+def read_tree(api: Any, repo_id: str, revision: str) -> dict[str, RemoteFile]:
+    """Every file of ``repo_id`` at ``revision`` with the ids the Hub reports (blob id; sha256 for LFS)."""
+    files = {}
+    for item in api.list_repo_tree(repo_id, revision=revision, recursive=True):
+        if not hasattr(item, "blob_id"):
+            continue  # a folder
+        lfs = getattr(item, "lfs", None)
+        files[item.path] = RemoteFile(item.path, int(item.size), item.blob_id, lfs.sha256 if lfs else None)
+    return files
 
 
 def _published_model_files(api: Any, repo_id: str, head: str) -> frozenset[str]:

@@ -20,8 +20,8 @@ Hub itself is closed source). Faithful where pubctl depends on it:
 
 Tests inject faults (dropped connections, a status code once, 429 with
 Retry-After, a concurrent writer before a commit, a request held unanswered
-before or after it is served) and read per-request byte counters for the
-measurements.
+before or after it is served, a file altered after a commit) and read per-request
+byte counters for the measurements.
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ class RequestRecord:
     """None when the connection was dropped without an answer."""
 
 
-FaultKind = Literal["drop", "status", "concurrent_commit", "down", "stall", "stall_after"]
+FaultKind = Literal["drop", "status", "concurrent_commit", "down", "stall", "stall_after", "corrupt"]
 
 
 @dataclass
@@ -192,6 +192,8 @@ class Fault:
     stall: read the request, then answer nothing for ``seconds`` (or until the next reset) and close the
         connection; the request is not served (a commit does not land).
     stall_after: serve the request (a commit lands), then answer nothing as in stall: a lost answer.
+    corrupt: serve a commit, then alter the stored ``path`` of the new commit (one byte appended), as a
+        storage fault would: what a client reads back differs from what it sent.
     """
 
     kind: FaultKind
@@ -200,6 +202,7 @@ class Fault:
     retry_after: float | None = None
     times: int = 1
     seconds: float = 30.0
+    path: str | None = None
 
 
 class HubError(Exception):
@@ -337,6 +340,16 @@ class HubServer:
             oid = self._new_commit(repo, parent, tree, title, "")
             repo.branches[branch] = oid
             return oid
+
+    def corrupt(self, repo_id: str, oid: str, path: str) -> None:
+        """Alter ``path`` in commit ``oid`` (one byte appended, LFS or not as before)."""
+        with self.lock:
+            repo = self.repos[repo_id]
+            entry = repo.commits[oid].files[path]
+            content = repo.objects[entry.sha256] + b"\n"
+            sha = hashlib.sha256(content).hexdigest()
+            repo.objects[sha] = content
+            repo.commits[oid].files[path] = Entry(len(content), sha, entry.lfs)
 
     # ---- internals
     def _new_commit(self, repo: Repo, parent: str | None, files: dict[str, Entry], title: str, desc: str) -> str:
@@ -864,6 +877,9 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                             repo_id, branch, {"CONCURRENT.md": f"{time.time()}".encode()}, "other writer"
                         )
                     answer = action(body)
+                    if fault is not None and fault.kind == "corrupt" and fault.path is not None:
+                        repo_id = "/".join(urlsplit(self.path).path.split("/")[3:5])
+                        hub.corrupt(repo_id, answer[1]["commitOid"], fault.path)
                 if fault is not None and fault.kind == "stall_after":
                     hub._stall(fault.seconds)
                     raise _Dropped

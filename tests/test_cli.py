@@ -46,7 +46,18 @@ def imported_heavy(args: list[str], cwd: Path) -> tuple[list[str], subprocess.Co
     return [m for m in line.removeprefix("HEAVY=").split(",") if m], proc
 
 
-@pytest.mark.parametrize("args", [["--help"], ["list"], ["schema"], ["train", "--help"], ["push", "--help"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["list"],
+        ["schema"],
+        ["train", "--help"],
+        ["push", "--help"],
+        ["import", "--help"],
+        ["verify", "--help"],
+    ],
+)
 def test_light_commands_import_no_heavy_library(project: Path, args: list[str]) -> None:
     heavy, proc = imported_heavy(args, project)
     assert heavy == [], f"{args} imported {heavy}; stderr: {proc.stderr[-2000:]}"

@@ -56,6 +56,7 @@ def sha256(data: bytes) -> str:
 def local_files(layout: Layout, *, card_only: bool = False) -> dict[str, bytes]:
     """What the release publishes, by repo path."""
     files = {"README.md": layout.readme.read_bytes(), "results.json": layout.results.read_bytes()}
+    files["pubctl.yaml"] = (layout.root / "configs" / f"{layout.name}.yaml").read_bytes()  # the release's config
     files.update({f"plots/{p.name}": p.read_bytes() for p in layout.plots_dir.glob("*.png")})
     if not card_only:
         files.update({p.name: p.read_bytes() for p in layout.merged_model_dir.iterdir() if p.is_file()})
@@ -269,15 +270,16 @@ def test_card_only_change_sends_only_the_changed_card_files(
     before = hub.files(REPO)
     config, layout = rerender({"card": {"summary": "A re-worded summary of the demo release."}}, make_config)
     changed = {path for path, content in local_files(layout, card_only=True).items() if before[path] != content}
-    assert changed == {"README.md"}
+    assert changed == {"README.md", "pubctl.yaml"}  # the card, and the config it was rendered from
 
     bytes_before, mark = hub.file_bytes, hub.mark()
     plan = push.publish(config, layout, card_only=True)
-    assert [f.path for f in plan.model.files if f.action != "unchanged"] == ["README.md"]
-    assert hub.file_bytes - bytes_before == layout.readme.stat().st_size  # the changed card file, nothing else
+    assert [f.path for f in plan.model.files if f.action != "unchanged"] == ["README.md", "pubctl.yaml"]
+    config_size = len(local_files(layout)["pubctl.yaml"])
+    assert hub.file_bytes - bytes_before == layout.readme.stat().st_size + config_size  # the changed files only
     assert hub.kinds_since(mark).count("commit") == 1
     after = hub.files(REPO)
-    assert {p for p in after if after[p] != before.get(p)} == {"README.md"}
+    assert {p for p in after if after[p] != before.get(p)} == {"README.md", "pubctl.yaml"}
     assert_downloads_match(REPO, local_files(layout), tmp_path / "hf-cache")
 
 

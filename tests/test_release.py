@@ -171,7 +171,8 @@ def test_run_options_make_nothing_stale(stages: Recorder, release_of: Callable[.
         {"training": {"report_to": ["tensorboard"], "save_total_limit": 5}, "evaluation": {"batch_size": 4}}
     )
     release.run_release(config, layout)
-    assert stages.names() == []
+    # Only the push: it publishes the config file's bytes as pubctl.yaml, and those changed.
+    assert stages.names() == ["push"]
     # The push stamp keeps what the push reported, from the StageResult (push writes no stamp itself).
     assert read_stamp(layout.stamps_dir, "push").record == {"commit": "abc"}
 
@@ -235,7 +236,8 @@ def test_an_outdated_stage_before_from_is_reported(
     capsys.readouterr()
     stages.calls.clear()
     release.run_release(config, layout, from_stage="evaluate")
-    assert stages.names() == ["check"]  # the gates read every config section
+    # The gates read every config section; the push publishes the config file (pubctl.yaml).
+    assert stages.names() == ["check", "push"]
     err = capsys.readouterr().err
     assert "merge: not up to date (config section merge changed) but before --from evaluate" in err
 

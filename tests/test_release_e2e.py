@@ -70,7 +70,7 @@ def test_release_demo_end_to_end(project: Path, hub: HubServer) -> None:
     assert "nothing to do" in result.output
     assert len(hub.requests) == requests and len(hub.repos[repo_id].commits) == commits
 
-    # A card-only edit re-renders, re-checks and re-pushes the card; only README.md is sent.
+    # A card-only edit re-renders, re-checks and re-pushes the card; only README.md and pubctl.yaml are sent.
     config_path = project / "configs" / "demo.yaml"
     config = yaml.safe_load(config_path.read_text())
     config["card"]["summary"] = "The same demo release, described in other words."
@@ -80,7 +80,8 @@ def test_release_demo_end_to_end(project: Path, hub: HubServer) -> None:
     assert result.exit_code == 0, result.output
     assert "release demo: ran card, check, push." in result.output
     assert hub.files(repo_id)["README.md"] == layout.readme.read_bytes()
-    assert hub.file_bytes - sent == len(layout.readme.read_bytes())
+    # The card and the config it came from (published as pubctl.yaml), nothing else.
+    assert hub.file_bytes - sent == len(layout.readme.read_bytes()) + len(config_path.read_bytes())
     assert len(hub.repos[repo_id].commits) == commits + 1
 
     # The no-op release decides from stamps and file stats alone: no heavy library is imported.

@@ -20,6 +20,7 @@ from pipeline.config.base import (
     check_release_names,
     check_revision,
 )
+from pipeline.config.signing import SignSection
 from pipeline.refs import QUOTE_MAX, REFERENCE_MAX, excerpt, hub_id_problem
 
 PARAGRAPH_MAX = 10_000
@@ -27,6 +28,24 @@ PARAGRAPH_MAX = 10_000
 
 
 # ---------------------------------------------------------------------- evaluation
+class HubBenchmark(Section):
+    dataset_id: str = Field(description="Hub benchmark dataset (one with an eval.yaml), e.g. TIGER-Lab/MMLU-Pro.")
+    task_id: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="The task's id in that dataset's eval.yaml, e.g. mmlu_pro.",
+    )
+
+    @field_validator("dataset_id")
+    @classmethod
+    def _hub_dataset(cls, value: str) -> str:
+        problem = hub_id_problem(value, require_namespace=True)
+        if problem:
+            raise ValueError(f"not a Hub dataset id {excerpt(value)}: {problem}")
+        return value
+
+
 class TaskSpec(Section):
     name: str = Field(
         min_length=1, max_length=200, description="lm-eval task or group name (hellaswag, truthfulqa_mc2, mmlu, ...)."
@@ -34,6 +53,14 @@ class TaskSpec(Section):
     num_fewshot: int = Field(0, ge=0, le=10_000, description="Few-shot examples in each prompt.")
     metric: str = Field(
         "acc", min_length=1, max_length=200, description="Metric reported on the card (acc, acc_norm, ...)."
+    )
+    # exclude: where a score is published says nothing about the score, so it stays out of every dump and
+    # so out of the evaluate stamp (pipeline.stage hashes model_dump): setting it never re-runs lm-eval.
+    hub_benchmark: HubBenchmark | None = Field(
+        None,
+        exclude=True,
+        description="The Hub benchmark this task's score is published to (.eval_results/pubctl.yaml); "
+        "None = pubctl's built-in mapping (pipeline/eval_results.py), if it has one.",
     )
 
 
@@ -158,6 +185,9 @@ class HubSection(Section):
         None, min_length=1, description="Commit title; None = names the release and git commit."
     )
     adapter_repo_id: str | None = Field(None, description="Also publish the LoRA adapter to this repository.")
+    sign: SignSection | None = Field(
+        None, description="Sign the model repository's files with OpenSSF model-signing (model.sig); None = unsigned."
+    )
 
     @field_validator("repo_id", "adapter_repo_id")
     @classmethod

@@ -112,6 +112,9 @@ def check_files(config: ReleaseConfig, layout: Layout, hasher: FileHasher) -> di
 
 def push_files(config: ReleaseConfig, layout: Layout, hasher: FileHasher) -> dict[str, str]:
     inputs = check_files(config, layout, hasher)
+    if config.path is not None:
+        # Its bytes are published as pubctl.yaml: a comment edited there is a file the Hub must get.
+        inputs["config file"] = hasher.file(config.path)
     if config.hub.adapter_repo_id:
         inputs["adapter"] = hasher.tree(layout.merged_adapter_dir)
         inputs["adapter card template"] = hasher.file(templates_dir(layout.root) / "adapter_card.md.j2")

@@ -7,7 +7,10 @@ huggingface_hub does every request; nothing here speaks HTTP.
 - ``files``: the local files published (card bundle, merged model, adapter).
 - ``adapter``: the adapter repository's card, rendered by the model card's template machinery.
 - ``plan``: the plan types, the diff against the Hub's tree, what pubctl may delete.
-- ``publish``: the commit of one repository (create repo/branch, operations, commit, tag, errors).
+- ``release_files``: what push makes for the model repository: ``pubctl.yaml`` (the config) and
+  ``.eval_results/pubctl.yaml`` (pipeline.eval_results).
+- ``publish``: the commit of one repository (create repo/branch, operations, commit, read-back, tag, errors).
+- ``readback``: the commit read back from the Hub and compared with the plan; a card-only push's model check.
 - ``output``: what a push prints.
 """
 

@@ -13,7 +13,9 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from pipeline import __version__
+from pipeline.eval_results import EVAL_RESULTS_PATH
 from pipeline.hub_client import LocalFile, RemoteState, read_remote
+from pipeline.signing import SIGNATURE_NAME
 
 Action = Literal["add", "update", "unchanged", "delete"]
 Role = Literal["model", "adapter"]
@@ -164,8 +166,15 @@ def deletable(role: str, path: str, remote: RemoteState, *, card_only: bool) -> 
     hand or by other tools) is never deleted; the adapter repository is never
     pruned. A card-only push touches no model file. Hidden paths are never
     pubctl's: the merge records every file of its folder, but only visible ones
-    are published (collect_folder), and .gitattributes holds the Hub's LFS rules.
+    are published (collect_folder), and .gitattributes holds the Hub's LFS rules. The one hidden file
+    pubctl owns is its evaluation results: a release left with no benchmark to publish there must not
+    leave the previous release's scores on a leaderboard. Likewise the signature of a previous pubctl release:
+    once signing is off, a model.sig left behind signs files this commit replaces.
     """
+    if role == "model" and path == EVAL_RESULTS_PATH:
+        return True
+    if role == "model" and path == SIGNATURE_NAME and remote.published_model_files:
+        return True
     if role != "model" or any(part.startswith(".") for part in path.split("/")):
         return False
     if path.startswith("plots/"):
@@ -224,8 +233,7 @@ def _note_remote(target: TargetPlan, options: PushOptions) -> None:
         if needs_model:
             target.blockers.append("a card-only push needs the model on the Hub: push the whole release first")
     else:
-        if needs_model and not any(p.endswith(".safetensors") for p in remote.files):
-            target.blockers.append(f"{repo_id}@{revision} holds no *.safetensors: a card-only push needs the model")
+        # Whether the Hub's model is the record's is compared file by file before the commit (readback.py).
         if options.private and remote.private is False:
             target.notes.append("the repository exists and is public: pubctl does not change its visibility")
         if not remote.branch_exists and not options.create_pr:

@@ -13,13 +13,13 @@ scrubbed of credentials (describe_hub_error).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from pipeline import __version__
-from pipeline.errors import PubctlError, StageFailed, UsageError
+from pipeline.errors import CheckFailed, PubctlError, StageFailed, UsageError
 from pipeline.hub_client import (
     HUB_TIMEOUT_ENV,
     LocalFile,
@@ -31,6 +31,10 @@ from pipeline.hub_client import (
 )
 from pipeline.stages.push.output import print_committed, print_target
 from pipeline.stages.push.plan import PushOptions, Role, TargetPlan, plan
+from pipeline.stages.push.readback import model_mismatch, verify_commit
+
+if TYPE_CHECKING:
+    from pipeline.results import FileEntry
 
 
 def push_target(
@@ -41,9 +45,12 @@ def push_target(
     files: list[LocalFile],
     title: str,
     options: PushOptions,
+    *,
+    described_model: list[FileEntry] | None = None,
 ) -> TargetPlan:
-    """Plan against the Hub's head, then commit the changes to ``repo_id`` in one commit; returns the plan with
-    its ``result`` (commit, url, pr_url, files and bytes sent, deletions, tag)."""
+    """Plan against the Hub's head, then commit the changes to ``repo_id`` in one commit and read it back;
+    returns the plan with its ``result`` (commit, url, pr_url, files and bytes sent, deletions, tag, files
+    verified). ``described_model``: the record's model.files, which a card-only push requires on the Hub."""
     head: str | None = None
     try:
         remote, created = _existing_remote(api, role, repo_id, files, title, options)
@@ -53,6 +60,8 @@ def push_target(
         print_target(console, target)
         if target.blockers:
             raise UsageError(f"push to {repo_id}@{options.revision}: {'; '.join(target.blockers)}. Nothing was sent.")
+        if described_model is not None:
+            _refuse_other_model(api, remote, described_model)
         if not options.create_pr and not remote.branch_exists:
             api.create_branch(repo_id, branch=options.revision, revision=remote.head)
         try:
@@ -66,11 +75,24 @@ def push_target(
         if error is None:
             raise  # ours already, or a bug with its traceback
         raise error from None
+    verified = verify_commit(api, target, commit) if commit else 0
     if options.tag and options.tag not in remote.tags:
         _create_tag(api, repo_id, options, commit, title)
-    target.result = _result(target, commit, url, pr_url)
+    target.result = {**_result(target, commit, url, pr_url), "verified": verified}
     print_committed(console, target)
+    console.print(f"{target.role}: verified {verified} files at {escape(str(commit)[:12])}")
     return target
+
+
+def _refuse_other_model(api: Any, remote: RemoteState, described: list[FileEntry]) -> None:
+    """A card-only push must describe the model on the Hub: the record's files, byte for byte (exit 1)."""
+    problem = model_mismatch(api, remote, described)
+    if problem:
+        raise CheckFailed(
+            f"push --card-only to {remote.repo_id}@{remote.revision}: {problem}. The card describes the model "
+            "in results.json, and the Hub holds another: push the whole release (without --card-only), or "
+            "render the card from the record of the model that is there. Nothing was sent."
+        )
 
 
 def _create_tag(api: Any, repo_id: str, options: PushOptions, commit: str | None, title: str) -> None:

@@ -25,19 +25,24 @@ from rich.markup import escape
 from pipeline import __version__
 from pipeline.atomic import atomic_write_text
 from pipeline.errors import CheckFailed, StageFailed, UsageError
-from pipeline.hub_client import current_token, hub_api
+from pipeline.hub_client import current_token, describe_hub_error, hub_api, is_transport_error
 from pipeline.layout import Layout
-from pipeline.provenance import git_commit
+from pipeline.provenance import git_commit, release_inputs
 from pipeline.refs import excerpt, revision_problem
+from pipeline.results import read_results
 from pipeline.stage import StageResult
 from pipeline.stages.push.files import adapter_files, model_files
 from pipeline.stages.push.output import print_checks, print_plan
-from pipeline.stages.push.plan import PushOptions, PushPlan, now, plan
+from pipeline.stages.push.plan import PushOptions, PushPlan, TargetPlan, now, plan
 from pipeline.stages.push.publish import push_target
+from pipeline.stages.push.readback import model_mismatch
+from pipeline.stages.push.release_files import refuse_tokens, release_files
+from pipeline.stages.push.signature import add_signature, signature_record
 
 if TYPE_CHECKING:
     from pipeline.config import ReleaseConfig
     from pipeline.hub_client import LocalFile
+    from pipeline.results import FileEntry
 
 
 def run(config: ReleaseConfig, layout: Layout, **options: Any) -> StageResult:
@@ -69,10 +74,14 @@ def publish(
         config, card_only=card_only, revision=revision, tag=tag, private=private, create_pr=create_pr
     )
     checks = gate_verdict(config, layout, card_only=card_only)
-    files = model_files(layout, card_only=card_only)
+    files = model_files(layout, card_only=card_only)  # first: it names a missing card bundle or model
+    extra = release_files(config, layout, options.revision)
+    files = sorted(files + extra.files, key=lambda f: f.path_in_repo)
     adapter = adapter_files(config, layout) if config.hub.adapter_repo_id and not card_only else None
     title = message or config.hub.commit_message or default_message(config, layout, card_only=card_only)
-    prepared = _Prepared(options, checks, files, adapter, title)
+    refuse_tokens(config, files + (adapter or []), title)
+    files = add_signature(config, layout, files, card_only=card_only, dry_run=dry_run, checks=checks, console=console)
+    prepared = _Prepared(options, checks, files, adapter, title, extra.notes)
     return _plan_only(config, layout, console, prepared) if dry_run else _push(config, layout, console, prepared)
 
 
@@ -89,6 +98,8 @@ class _Prepared:
     """The adapter repository's files, when hub.adapter_repo_id is set."""
     title: str
     """The commit title."""
+    notes: list[str]
+    """What the plan says about the files pubctl makes for the push (release_files)."""
 
 
 def push_options(
@@ -119,6 +130,9 @@ def push_options(
 def _plan_only(config: ReleaseConfig, layout: Layout, console: Console, prepared: _Prepared) -> PushPlan:
     api, options, title = hub_api(), prepared.options, prepared.title
     model = plan(api, "model", config.hub.repo_id, prepared.files, title, options)
+    model.notes.extend(prepared.notes)
+    if options.card_only and model.remote.exists:
+        _plan_model_check(api, model, layout)
     adapter = None
     if prepared.adapter_files is not None and config.hub.adapter_repo_id:
         adapter_title = f"{title} (LoRA adapter)"
@@ -130,6 +144,21 @@ def _plan_only(config: ReleaseConfig, layout: Layout, console: Console, prepared
     return result
 
 
+def _plan_model_check(api: Any, model: TargetPlan, layout: Layout) -> None:
+    """The card-only push's model check, shown by the dry run: a blocker, or a note when it could not run."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        problem = model_mismatch(api, model.remote, described_model(layout))
+    except Exception as exc:
+        if not (isinstance(exc, (HfHubHTTPError, OSError)) or is_transport_error(exc)):
+            raise
+        model.notes.append(f"could not compare the Hub's model with the record ({describe_hub_error(exc)})")
+        return
+    if problem:
+        model.blockers.append(f"the card describes another model than the Hub holds: {problem}")
+
+
 def _push(config: ReleaseConfig, layout: Layout, console: Console, prepared: _Prepared) -> PushPlan:
     hub, options, title = config.hub, prepared.options, prepared.title
     _refuse_failed_gates(config, console, prepared.checks)
@@ -139,7 +168,10 @@ def _push(config: ReleaseConfig, layout: Layout, console: Console, prepared: _Pr
             f"can write to {hub.repo_id}; `pubctl push {config.name} --dry-run` needs none."
         )
     api = hub_api()
-    model = push_target(api, console, "model", hub.repo_id, prepared.files, title, options)
+    for note in prepared.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    described = described_model(layout) if options.card_only else None
+    model = push_target(api, console, "model", hub.repo_id, prepared.files, title, options, described_model=described)
     adapter = None
     if prepared.adapter_files is not None and hub.adapter_repo_id:
         try:
@@ -186,13 +218,19 @@ def gate_verdict(config: ReleaseConfig, layout: Layout, *, card_only: bool) -> d
 
 
 def default_message(config: ReleaseConfig, layout: Layout, *, card_only: bool) -> str:
-    sha = git_commit(layout.root)
+    sha = git_commit(layout.root, release_inputs(config, layout.root))
     source = ""
     if sha:
         dirty = sha.endswith("-dirty")
         source = f" from git {sha.removesuffix('-dirty')[:12]}{' (uncommitted changes)' if dirty else ''}"
     what = "Update the model card of" if card_only else "Release"
     return f"{what} {config.name}{source} (pubctl {__version__})"
+
+
+def described_model(layout: Layout) -> list[FileEntry]:
+    """The model files the card describes: the record's model.files (empty when the merge never ran)."""
+    model = read_results(layout.results).model
+    return list(model.files) if model is not None else []
 
 
 def write_plan(layout: Layout, pushed: PushPlan) -> None:
@@ -212,6 +250,8 @@ def stamp_details(pushed: PushPlan) -> dict[str, Any]:
         "card_only": pushed.card_only,
         "files_sent": result.get("files_sent"),
         "bytes_sent": result.get("bytes_sent"),
+        "verified": result.get("verified"),
+        "signature": signature_record(pushed.model),
         "adapter": pushed.adapter.result if pushed.adapter else None,
         "pushed_at": now(),
     }
