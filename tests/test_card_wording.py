@@ -7,6 +7,8 @@ README is copied aside before a render replaces it.
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import yaml
 from huggingface_hub import ModelCard
@@ -223,6 +225,14 @@ def test_card_keeps_a_copy_of_a_hand_edited_readme_before_replacing_it(make_conf
     assert len(copies) == 1 and copies[0].read_text(encoding="utf-8") == edited
     assert "a copy is in runs/keep/card/README." in result.output.replace("\n", "")
     assert "typed by hand" not in layout.readme.read_text(encoding="utf-8")
+
+    # A fresh clone has no record of a render: the replaced README is kept, and said to be kept just in case.
+    shutil.rmtree(kept)
+    layout.readme.write_text(edited, encoding="utf-8")
+    result = runner.invoke(app, ["card", "keep"])
+    said = result.output.replace("\n", "")
+    assert "no record of an earlier render here (a fresh clone?)" in said and "edited by hand" not in said
+    assert len(list(kept.glob("README.*.md"))) == 1
 
 
 def test_a_readme_link_is_replaced_without_being_read(make_config, project):

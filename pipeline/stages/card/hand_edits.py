@@ -52,6 +52,11 @@ def keep_hand_edit(layout: Layout, fresh: str) -> Path | None:
     return copy
 
 
+def render_recorded(layout: Layout) -> bool:
+    """Whether this machine recorded a README it wrote (not so in a fresh clone)."""
+    return _recorded_digest(_written(layout)) is not None
+
+
 def _recorded_digest(path: Path) -> str | None:
     """The digest pubctl recorded, read only from a small regular file (never a FIFO or a link)."""
     try:
