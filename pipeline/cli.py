@@ -202,6 +202,7 @@ def card(
         from pipeline.stage import load_entry
 
         load_entry("pipeline.stages.card:check_card")(config, layout)
+        err.print(f"card {name}: up to date (README.md and plots match a fresh render of results.json)", markup=False)
     else:  # through the release module, which stamps the render for `pubctl release`
         _chain().run_stage("card", config, layout)
 

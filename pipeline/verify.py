@@ -162,9 +162,11 @@ def check_record(model: ModelRecord, folder: Path, present: list[str], *, where:
     """
     from pipeline.stages.push.signature import published_entries
 
-    climbing = [entry.path for entry in model.files if ".." in entry.path.split("/") or entry.path.startswith("/")]
-    if climbing:
-        raise CheckFailed(f"verify {where}: results.json lists {climbing[0]}, a path outside the repository.")
+    # A path the repository cannot hold as written ('../x', '/x', './x', '') would otherwise be skipped as a
+    # hidden file (published_entries) or name the folder itself, and the count would hide it.
+    odd = [entry.path for entry in model.files if not entry.path or {"", ".", ".."} & set(entry.path.split("/"))]
+    if odd:
+        raise CheckFailed(f"verify {where}: results.json lists {odd[0]!r}, not a file path inside the repository.")
     entries = published_entries(model.files)
     for entry in entries:
         try:

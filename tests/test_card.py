@@ -479,7 +479,8 @@ def test_cli_card_check_exit_codes(make_config, project):
     _, layout = _release(make_config, project, realistic_record("cli"))
     assert runner.invoke(app, ["card", "cli", "--check"]).exit_code == 1  # never rendered
     assert runner.invoke(app, ["card", "cli"]).exit_code == 0
-    assert runner.invoke(app, ["card", "cli", "--check"]).exit_code == 0
+    current = runner.invoke(app, ["card", "cli", "--check"])
+    assert current.exit_code == 0 and "card cli: up to date" in current.output
 
     layout.readme.write_text(layout.readme.read_text(encoding="utf-8").replace("0.4213", "0.9999"), encoding="utf-8")
     stale = runner.invoke(app, ["card", "cli", "--check"])

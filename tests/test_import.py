@@ -199,6 +199,10 @@ def test_limit_runs_and_missing_stderr_are_flagged(made_elsewhere: dict[str, Pat
     name = _config(make_config, "lim", imports)
     _imported(name)
     assert runner.invoke(app, ["card", name]).exit_code == 0
+    # lm-eval scored the base from a folder of this machine: the record names the declared base, not the folder.
+    record = read_results(Layout.for_release(name).results).evaluation
+    assert record.base_model.reference.startswith("builtin:tiny-qwen3 (local copy ")
+    assert str(made["base"].parent) not in Layout.for_release(name).results.read_text(encoding="utf-8")
 
     result = runner.invoke(app, ["check", name])
     assert result.exit_code == 1
@@ -257,6 +261,7 @@ def test_damaged_lm_eval_output_is_refused_naming_file_and_field(
         ("list", lambda d: d["results"].update({"demo_hellaswag": [1, 2]}), "results.demo_hellaswag"),
         ("config", lambda d: d["configs"].update({"demo_hellaswag": "x"}), "configs.demo_hellaswag"),
         ("huge", lambda d: d["n-samples"]["demo_hellaswag"].update({"effective": 10**30}), "does not fit in 64 bits"),
+        ("limit", lambda d: d["config"].update({"limit": "1"}), "config.limit is '1', not a number"),
     ]
     for label, damage, expected in cases:
         folder = tmp_path / label
@@ -362,6 +367,9 @@ def test_bad_inputs_exit_2_and_write_nothing(make_config, tmp_path: Path, tiny_m
     nested = {**CPO_STATE, "log_history": [{"step": 0, "loss": {"a": [[[1]]]}}, *CPO_STATE["log_history"][1:]]}
     state.write_text(json.dumps(nested))
     _refused(_config(make_config, "nested", {"trainer_state": state}), "log_history[0].loss is not a number")
+    text_loss = {**CPO_STATE, "log_history": [{"step": 0, "loss": "0.5"}, *CPO_STATE["log_history"][1:]]}
+    state.write_text(json.dumps(text_loss))
+    _refused(_config(make_config, "textloss", {"trainer_state": state}), "log_history[0].loss is '0.5'")
     state.write_text(json.dumps({**CPO_STATE, "global_step": 10**30}))
     _refused(_config(make_config, "steps", {"trainer_state": state}), "training.steps", "does not fit in 64 bits")
     endless = {**CPO_STATE, "log_history": [{"step": 0, "train_runtime": 1e200, "train_samples_per_second": 1e200}]}

@@ -138,12 +138,16 @@ def test_a_token_in_escapes_the_card_or_the_message_is_never_published(
 
     path.write_text(original)
     layout.readme.write_text(layout.readme.read_text() + f"\nMy token is {secret}.\n")
-    with pytest.raises(UsageError, match="published as README.md") as refused:
+    with pytest.raises(UsageError, match=r"published as README\.md") as refused:
         push.publish(load_config("demo"), layout, dry_run=True)
     assert secret not in str(refused.value)
     layout.readme.write_text(layout.readme.read_text().replace(f"\nMy token is {secret}.\n", ""))
     with pytest.raises(UsageError, match="the commit's title"):
         push.publish(load_config("demo"), layout, dry_run=True, message=f"release with {secret}")
+    for option in ("tag", "revision"):  # both become public names on the Hub
+        with pytest.raises(UsageError, match="a branch or tag name") as refused:
+            push.publish(load_config("demo"), layout, dry_run=True, **{option: secret})
+        assert secret not in str(refused.value)
     assert not hub.repos
 
 

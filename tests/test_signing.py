@@ -368,3 +368,20 @@ def certificate_chain(folder: Path) -> tuple[Path, Path, Path]:
         )
     )
     return paths
+
+
+@pytest.mark.parametrize("odd", ["./config.json", ".", "", "../x", "/etc/passwd", "a//b"])
+def test_verify_refuses_a_listed_path_no_repository_holds(tmp_path: Path, odd: str) -> None:
+    """Such an entry would be skipped as a hidden file, or name the folder itself, and the count would hide it."""
+    from pipeline.errors import CheckFailed
+    from pipeline.results import FileEntry, ModelRecord
+    from pipeline.verify import check_record
+
+    (tmp_path / "config.json").write_text("{}")
+    good = FileEntry(path="config.json", size=2, sha256=hashlib.sha256(b"{}").hexdigest())
+    model = ModelRecord(
+        base_model="b", architecture="A", parameters=1, dtype="float32",
+        files=[good, FileEntry(path=odd, size=2, sha256="0" * 64)],
+    )  # fmt: skip
+    with pytest.raises(CheckFailed, match="not a file path inside the repository"):
+        check_record(model, tmp_path, ["config.json"], where="copy")

@@ -219,7 +219,8 @@ CHANCE_BY_TASK: dict[str, float] = {"hellaswag": 0.25, "mmlu": 0.25}
 
 
 def _data_file_label(value: Any, root: Path) -> str | None:
-    """A readable, machine-independent name for a local data file: relative to the package or project."""
+    """A readable, machine-independent name for a local data file: relative to the package or project, else its
+    file name alone (the record and the card are published; a folder of the author's machine is not theirs to)."""
     if isinstance(value, list):
         value = value[0] if len(value) == 1 else None
     if not isinstance(value, str):
@@ -232,7 +233,7 @@ def _data_file_label(value: Any, root: Path) -> str | None:
             return str(path.resolve().relative_to(base))
         except ValueError:
             continue
-    return str(path)
+    return path.name
 
 
 def dataset_of(task_config: dict[str, Any], root: Path) -> tuple[str | None, str | None, str | None]:

@@ -9,7 +9,7 @@ other items) is recorded as the section's gaps, which the ``imported_complete`` 
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -17,9 +17,11 @@ from pydantic import ValidationError
 from pipeline.errors import PubctlError, UsageError
 from pipeline.evaluation.harness import HARNESS, HarnessSettings
 from pipeline.evaluation.scores import _leaves, benchmark_results
+from pipeline.importing.declared import written
 from pipeline.importing.files import ReadFile, read_json, read_jsonl, shown
 from pipeline.origin import Origin, SourceFile
 from pipeline.record_validation import describe_errors
+from pipeline.refs import ModelRef, excerpt
 from pipeline.results import BenchmarkResult, EvaluatedBase, EvaluationRecord, EvaluationSettings
 
 if TYPE_CHECKING:
@@ -98,12 +100,18 @@ class LmEvalOutput:
 
     @property
     def limit(self) -> int | float | None:
-        limit = (self.results.get("config") or {}).get("limit")
-        return limit if isinstance(limit, (int, float)) and not isinstance(limit, bool) else None
+        return self._config_number("limit")
+
+    def _config_number(self, key: str) -> int | float | None:
+        """A number of lm-eval's run config, None when not recorded; text ("1") would hide a --limit run."""
+        value = (self.results.get("config") or {}).get(key)
+        if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            return value
+        raise UsageError(f"import.{self.label}: {self.path}: config.{key} is {excerpt(value)}, not a number.")
 
     def settings(self) -> HarnessSettings:
         config = self.results.get("config") or {}
-        iters = config.get("bootstrap_iters")
+        iters = self._config_number("bootstrap_iters")
         return HarnessSettings(
             device=config.get("device"),
             batch_size=config.get("batch_size"),
@@ -181,6 +189,22 @@ class LmEvalOutput:
         ]
 
 
+def _public_reference(scored: str | None, config: ReleaseConfig, root: Path) -> str:
+    """The base lm-eval scored, as the published record may name it: a Hub id as it is; a local folder (lm-eval's
+    ``pretrained=/home/alice/...``) by the base the config declares, else by the folder's name alone."""
+    if scored is None:
+        return "not recorded"
+    try:
+        hub = ModelRef.parse(scored, root).is_hub
+    except PubctlError:  # not a reference pubctl can parse: shown by its last part, as a folder would be
+        hub = False
+    if hub:
+        return scored
+    declared = written(config, "model.base_model")
+    name = PurePath(scored).name or "model"
+    return f"{declared} (local copy {name})" if declared else f"local folder {name}"
+
+
 def _dtype(output: LmEvalOutput) -> str | None:
     dtype = model_args(output.results).get("dtype") or (output.results.get("config") or {}).get("model_dtype")
     return str(dtype).removeprefix("torch.") if dtype else None
@@ -215,7 +239,8 @@ def evaluation_section(
         also_read += [base_file, *base.sources(root)]
         config_of_base = base.results.get("config") or {}
         evaluated_base = EvaluatedBase(
-            reference=scored_model(base.results) or "not recorded", revision=config_of_base.get("model_sha") or None
+            reference=_public_reference(scored_model(base.results), config, root),
+            revision=config_of_base.get("model_sha") or None,
         )
     settings = tuned.settings().as_dict()
     del settings["trust_remote_code"]  # pubctl's own option, not something lm-eval's output records

@@ -141,7 +141,7 @@ def model_files(folder: Path, what: str) -> list[Path]:
         try:
             inside_regular_file(path, folder)
         except NotRegularFile as exc:
-            raise UsageError(f"import: the {what} {folder} holds {exc}") from None
+            raise UsageError(f"import: in the {what} {folder}: {exc}") from None
         files.append(path)
     if not files:
         raise UsageError(f"import: the {what} {folder} holds no files.")

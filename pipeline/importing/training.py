@@ -20,6 +20,7 @@ from pipeline.importing.declared import require, written
 from pipeline.importing.files import ReadFile, read_json, shown
 from pipeline.origin import Origin, SourceFile
 from pipeline.record_validation import describe_errors
+from pipeline.refs import excerpt
 from pipeline.results import Lineage, TrainingRecord
 from pipeline.stages.train.record import nulled_non_finite
 
@@ -57,6 +58,13 @@ def state_file(path: Path) -> Path:
     return inside
 
 
+NUMERIC_LOG_KEYS = (
+    "loss", "eval_loss", "train_loss", "learning_rate", "grad_norm", "epoch", "step",
+    "train_runtime", "train_samples_per_second",
+)  # fmt: skip
+"""Log entries' keys the Trainer always writes as numbers, and the record and the card read as numbers."""
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -86,6 +94,12 @@ def _state_fields(state: dict[str, Any], path: Path) -> None:
             raise UsageError(
                 f"import.trainer_state: {path}: log_history[{number}].{nested} is not a number or text, as the "
                 "Trainer logs them."
+            )
+        texts = [key for key in NUMERIC_LOG_KEYS if key in entry and not (entry[key] is None or _number(entry[key]))]
+        if texts:  # "0.5" would become a loss on the card, read from text the Trainer never writes
+            raise UsageError(
+                f"import.trainer_state: {path}: log_history[{number}].{texts[0]} is {excerpt(entry[texts[0]])}, "
+                "not a number as the Trainer logs it."
             )
 
 

@@ -93,12 +93,15 @@ SCANNED = ("README.md", "results.json", CONFIG_PATH, EVAL_RESULTS_PATH)
 searched for a token before anything is sent. Model files are the model's, and they are recorded by hash."""
 
 
-def refuse_tokens(config: ReleaseConfig, files: list[LocalFile], title: str) -> None:
-    """A UsageError when the commit title or a text file the push would publish holds the token in use or a
-    token's shape."""
+def refuse_tokens(config: ReleaseConfig, files: list[LocalFile], title: str, refs: dict[str, str | None]) -> None:
+    """A UsageError when the commit title, a branch or tag name (``refs``: option -> value) or a text file the push
+    would publish holds the token in use or a token's shape."""
     token = current_token()
     if _holds_token(title, token):
         raise _token_refusal(config, "the commit message", "the commit's title")
+    for option, value in refs.items():
+        if value and _holds_token(value, token):
+            raise _token_refusal(config, option, "a branch or tag name")
     for local in files:
         if local.path_in_repo not in SCANNED:
             continue

@@ -79,7 +79,7 @@ def publish(
     files = sorted(files + extra.files, key=lambda f: f.path_in_repo)
     adapter = adapter_files(config, layout) if config.hub.adapter_repo_id and not card_only else None
     title = message or config.hub.commit_message or default_message(config, layout, card_only=card_only)
-    refuse_tokens(config, files + (adapter or []), title)
+    refuse_tokens(config, files + (adapter or []), title, {"--revision": options.revision, "--tag": options.tag})
     files = add_signature(config, layout, files, card_only=card_only, dry_run=dry_run, checks=checks, console=console)
     prepared = _Prepared(options, checks, files, adapter, title, extra.notes)
     return _plan_only(config, layout, console, prepared) if dry_run else _push(config, layout, console, prepared)
