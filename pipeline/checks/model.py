@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 from pipeline.checks.registry import check
 from pipeline.hashing import NotRegularFile, inside_regular_file, sha256_file, visible_files
 from pipeline.judgments import PARITY_OPTIONS, describe_parity, parity_value
+from pipeline.provenance import PUBLISHED_CONFIG
 from pipeline.safetensors_dtypes import DTYPE_NAMES, NAME_BYTES
+from pipeline.signing import SIGNATURE_NAME
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,8 +32,8 @@ HEADER_SLACK_BYTES = 65536
 NOT_PUBLISHED_FROM_MODEL = ("README.md", "results.json")
 """Push publishes the card bundle's copies of these (pipeline.stages.push.files.CARD_FILES), never the model
 folder's: one there that the merge did not record is never sent, so it is not a stray file."""
-PUBLISHED_BESIDE_MODEL = ("pubctl.yaml", "model.sig")
-"""Files push adds to the model's commit (push.release_files.CONFIG_PATH, signing.SIGNATURE_NAME)."""
+PUBLISHED_BESIDE_MODEL = (PUBLISHED_CONFIG, SIGNATURE_NAME)
+"""Files push adds to the model's commit: the release's config and its signature."""
 PUBLISHED_FOLDERS = ("plots", ".eval_results")
 """Folders of the model repository the card bundle and push fill (the card's figures, the Hub's scores)."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.atomic import atomic_write_bytes, atomic_write_text
@@ -30,8 +31,17 @@ def _written(layout: Layout) -> Path:
     return _card_state(layout) / "README.sha256"
 
 
-def keep_hand_edit(layout: Layout, fresh: str) -> Path | None:
-    """Copy a README that pubctl did not write and that ``fresh`` would replace; returns the copy's path."""
+@dataclass(frozen=True)
+class KeptReadme:
+    """The copy of a replaced README, and whether this machine had recorded pubctl's last render."""
+
+    path: Path
+    render_recorded: bool
+    """False in a fresh clone: nothing says whether the committed README held edits."""
+
+
+def keep_hand_edit(layout: Layout, fresh: str) -> KeptReadme | None:
+    """Copy a README that pubctl did not write and that ``fresh`` would replace."""
     readme = layout.readme
     try:
         found = readme.lstat()
@@ -44,17 +54,13 @@ def keep_hand_edit(layout: Layout, fresh: str) -> Path | None:
     if old == fresh.encode("utf-8"):
         return None
     digest = hashlib.sha256(old).hexdigest()
-    if _recorded_digest(_written(layout)) == digest:
+    recorded = _recorded_digest(_written(layout))
+    if recorded == digest:
         return None
     copy = _card_state(layout) / f"README.{digest[:12]}.md"
     copy.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(copy, old)  # a rename: a link planted at that name is replaced, never followed
-    return copy
-
-
-def render_recorded(layout: Layout) -> bool:
-    """Whether this machine recorded a README it wrote (not so in a fresh clone)."""
-    return _recorded_digest(_written(layout)) is not None
+    return KeptReadme(copy, recorded is not None)
 
 
 def _recorded_digest(path: Path) -> str | None:

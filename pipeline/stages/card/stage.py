@@ -16,7 +16,7 @@ from pipeline.stage import StageResult
 from pipeline.stages.card.context import build_context, method_spec
 from pipeline.stages.card.environment import card_environment, method_partial, render_body
 from pipeline.stages.card.front_matter import card_data, document
-from pipeline.stages.card.hand_edits import keep_hand_edit, remember_written, render_recorded
+from pipeline.stages.card.hand_edits import KeptReadme, keep_hand_edit, remember_written
 
 if TYPE_CHECKING:
     from pipeline.config import ReleaseConfig
@@ -33,20 +33,17 @@ class RenderedCard:
 def run(config: ReleaseConfig, layout: Layout) -> StageResult:
     """The card stage: render and write the bundle; it owns no record section."""
     card = render(config, layout, reuse_plots=True)
-    recorded = render_recorded(layout)  # before the write records this one
     _, kept = write_bundle(card, layout)
     where = layout.card_dir.relative_to(layout.root).as_posix()
     plots = f" ({', '.join(sorted(card.plots))})" if card.plots else ""
     summary = f"rendered README.md and {len(card.plots)} plots{plots} in {where}"
-    if kept is not None and recorded:
+    if kept is not None:
+        copy = kept.path.relative_to(layout.root).as_posix()
         summary += (
-            f"; the README.md it replaced was not pubctl's last render (edited by hand?): a copy is in "
-            f"{kept.relative_to(layout.root).as_posix()}"
-        )
-    elif kept is not None:  # a fresh clone: nothing says whether the committed README held edits
-        summary += (
-            f"; no record of an earlier render here (a fresh clone?), so the README.md it replaced is kept in "
-            f"{kept.relative_to(layout.root).as_posix()} in case it held edits"
+            f"; the README.md it replaced was not pubctl's last render (edited by hand?): a copy is in {copy}"
+            if kept.render_recorded
+            else f"; no record of an earlier render here (a fresh clone?), so the README.md it replaced is kept in "
+            f"{copy} in case it held edits"
         )
     return StageResult(summary=summary, sections={})
 
@@ -61,7 +58,7 @@ def write(card: RenderedCard, layout: Layout) -> Path:
     return write_bundle(card, layout)[0]
 
 
-def write_bundle(card: RenderedCard, layout: Layout) -> tuple[Path, Path | None]:
+def write_bundle(card: RenderedCard, layout: Layout) -> tuple[Path, KeptReadme | None]:
     """Write a rendered card into the bundle: (README path, the copy kept of a README pubctl did not write)."""
     kept = keep_hand_edit(layout, card.readme)
     layout.plots_dir.mkdir(parents=True, exist_ok=True)

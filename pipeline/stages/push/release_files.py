@@ -21,13 +21,14 @@ from pipeline.errors import UsageError
 from pipeline.eval_results import EVAL_RESULTS_PATH, published, to_yaml
 from pipeline.hashing import NotRegularFile, open_regular
 from pipeline.hub_client import LocalFile, current_token
+from pipeline.provenance import PUBLISHED_CONFIG
 from pipeline.results import read_results
 
 if TYPE_CHECKING:
     from pipeline.config import ReleaseConfig
     from pipeline.layout import Layout
 
-CONFIG_PATH = "pubctl.yaml"
+CONFIG_PATH = PUBLISHED_CONFIG
 """Where the release's config lands in the model repository (the card links this path)."""
 
 _TOKEN_SHAPE = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
