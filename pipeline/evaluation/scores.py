@@ -88,6 +88,13 @@ def _task_version(results: dict[str, Any], task: str) -> str | None:
     return None if version is None else str(version)
 
 
+def attach_base(entries: list[BenchmarkResult], base: list[BenchmarkResult]) -> None:
+    """Give each tuned result the base model's score and stderr on the same task."""
+    by_task = {row.task: row for row in base}
+    for entry in entries:
+        entry.base_value, entry.base_stderr = by_task[entry.task].value, by_task[entry.task].stderr
+
+
 def benchmark_results(
     results: dict[str, Any], specs: list[TaskSpec], root: Path, settings: HarnessSettings
 ) -> list[BenchmarkResult]:

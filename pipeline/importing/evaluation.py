@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from pipeline.errors import PubctlError, UsageError
 from pipeline.evaluation.harness import HARNESS, HarnessSettings
-from pipeline.evaluation.scores import _leaves, benchmark_results
+from pipeline.evaluation.scores import _leaves, attach_base, benchmark_results
 from pipeline.importing.declared import written
 from pipeline.importing.files import ReadFile, read_json, read_jsonl, shown
 from pipeline.origin import Origin, SourceFile
@@ -211,8 +211,8 @@ def _dtype(output: LmEvalOutput) -> str | None:
 
 
 def _compare(tuned: list[BenchmarkResult], base: list[BenchmarkResult], gaps: list[str]) -> None:
+    attach_base(tuned, base)
     for mine, theirs in zip(tuned, base, strict=True):
-        mine.base_value, mine.base_stderr = theirs.value, theirs.stderr
         if (theirs.n, theirs.limit) != (mine.n, mine.limit):
             gaps.append(f"lm_eval_base {mine.task}: base scored on {theirs.n} items, the tuned model on {mine.n}")
 

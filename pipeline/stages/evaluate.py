@@ -26,7 +26,7 @@ from pipeline.console import progress_begin, progress_update
 from pipeline.errors import UsageError
 from pipeline.evaluation.harness import HARNESS, HarnessSettings, harness_version, run_lm_eval
 from pipeline.evaluation.raw_output import save_raw, to_json, with_previous_raw
-from pipeline.evaluation.scores import benchmark_results
+from pipeline.evaluation.scores import attach_base, benchmark_results
 from pipeline.evaluation.tasks import TaskSource, prepare_task_source
 from pipeline.layout import Layout
 from pipeline.metric_names import metric_label
@@ -120,14 +120,20 @@ def base_results(
     settings: HarnessSettings,
     layout: Layout,
     on_task: Callable[[int, TaskSpec], None] | None = None,
+    on_cached: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """lm-eval's output for the base model, from the cache when this exact evaluation ran before."""
+    """lm-eval's output for the base model, from the cache when this exact evaluation ran before (then
+    ``on_cached`` is called: only a cache entry actually read counts, not a damaged one recomputed)."""
     path = base_cache_file(model, dtype, specs, source, settings, layout)
     if path.is_file():
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            results = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             path.unlink()  # a damaged cache entry is recomputed, never trusted
+        else:
+            if on_cached is not None:
+                on_cached()
+            return results
     results = run_lm_eval(model.path, dtype, specs, source, settings, on_task=on_task).results
     atomic_write_text(path, to_json(results) + "\n")
     return results
@@ -162,7 +168,7 @@ def run(
     evaluation = config.evaluation
     specs = select_tasks(evaluation.tasks, tasks)
     model_dir = check_model_dir(layout.merged_model_dir, "merged model", f"run `pubctl merge {config.name}` first.")
-    base, base_cached = None, False
+    base = None
     if evaluation.evaluate_base:
         base = resolve_model(config.model.base_model, config.model.revision, layout)
         check_model_dir(base.path, f"base model '{config.model.base_model}'", "check model.base_model.")
@@ -204,17 +210,14 @@ def run(
         _free_memory()
         base_raw = None
         if base is not None:
-            base_cached = base_cache_file(base, dtype, specs, source, settings, layout).is_file()
-            if base_cached:
-                steps.cached_base()
-            base_raw = base_results(base, dtype, specs, source, settings, layout, on_task=steps.task("base"))
+            base_raw = base_results(
+                base, dtype, specs, source, settings, layout, on_task=steps.task("base"), on_cached=steps.cached_base
+            )
         _free_memory()
 
     entries = benchmark_results(tuned, specs, layout.root, settings)
     if base_raw is not None:
-        base_rows = {entry.task: entry for entry in benchmark_results(base_raw, specs, layout.root, settings)}
-        for entry in entries:
-            entry.base_value, entry.base_stderr = base_rows[entry.task].value, base_rows[entry.task].stderr
+        attach_base(entries, benchmark_results(base_raw, specs, layout.root, settings))
 
     # Everything measured: only now is anything written.
     evaluated = {spec.name for spec in specs}
@@ -234,7 +237,7 @@ def run(
         base_model=EvaluatedBase(reference=base.reference, revision=base.revision) if base is not None else None,
         lineage=lineage_of.lineage(consumed),
     )
-    return StageResult(summary=summary(record, base_cached=base_cached), sections={"evaluation": record})
+    return StageResult(summary=summary(record, base_cached=steps.base_cached), sections={"evaluation": record})
 
 
 class _Steps:
@@ -244,6 +247,8 @@ class _Steps:
         self.tasks = tasks
         self.throughput_at = tasks if throughput else None
         self.base_at = tasks + int(throughput)
+        self.base_cached = False
+        """Whether the base's scores were read from the cache (the summary says so)."""
         progress_begin(self.base_at + (tasks if base else 0), "step")
 
     def task(self, model: str) -> Callable[[int, TaskSpec], None]:
@@ -258,6 +263,7 @@ class _Steps:
         progress_update(self.throughput_at, doing="tuned · generation throughput")
 
     def cached_base(self) -> None:
+        self.base_cached = True
         progress_update(self.base_at + self.tasks, doing="base · cached")
 
 
