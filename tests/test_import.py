@@ -394,3 +394,16 @@ def test_bad_inputs_exit_2_and_write_nothing(make_config, tmp_path: Path, tiny_m
     undeclared = make_config("undeclared", {"method": None, "import": {"trainer_state": str(state)}})
     _refused(undeclared, "set method.name")
     _refused(make_config("nothing"), "no import section")
+
+
+def test_lm_eval_output_is_found_below_a_path_with_dots(tmp_path: Path) -> None:
+    """Hidden names are skipped below the given folder only: `../out` or `~/.cache/...` is the user's own prefix."""
+    from pipeline.importing.evaluation import results_file
+
+    out = tmp_path / ".cache" / "out"
+    (out / "model").mkdir(parents=True)
+    (out / "model" / "results_1.json").write_text("{}")
+    (out / ".old").mkdir()
+    (out / ".old" / "results_0.json").write_text("{}")  # lm-eval never writes there: not a candidate
+    (tmp_path / "elsewhere").mkdir()
+    assert results_file(tmp_path / "elsewhere" / ".." / ".cache" / "out", "lm_eval").name == "results_1.json"

@@ -60,6 +60,5 @@ def imported_scored_model(ctx: CheckContext, out: Outcome) -> None:
         out.fail(f"{evaluation.origin.file} names a model that was not on this machine at import", fix)
     elif model is None or not model.files:
         out.fail("no model files in the record to compare the scored model with", fix)
-    elif scored != files_digest(model.files):
-        published = files_digest(model.files)
+    elif scored != (published := files_digest(model.files)):
         out.fail(f"{evaluation.origin.file} scored model {scored[:12]}, the record's model is {published[:12]}", fix)

@@ -9,6 +9,7 @@ other items) is recorded as the section's gaps, which the ``imported_complete`` 
 
 from __future__ import annotations
 
+from fnmatch import fnmatch
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 from pipeline.errors import PubctlError, UsageError
 from pipeline.evaluation.harness import HARNESS, HarnessSettings
 from pipeline.evaluation.scores import _leaves, attach_base, benchmark_results
+from pipeline.hashing import visible_files
 from pipeline.importing.declared import written
 from pipeline.importing.files import ReadFile, read_json, read_jsonl, shown
 from pipeline.origin import Origin, SourceFile
@@ -35,7 +37,8 @@ def results_file(path: Path, label: str) -> Path:
     """lm-eval's results_*.json itself, or the one file of that name under the --output_path folder."""
     if not path.is_dir():
         return path
-    found = sorted(p for p in path.rglob("results_*.json") if not any(part.startswith(".") for part in p.parts))
+    # Hidden names below ``path`` only: the user's own prefix (`../out`, `~/.cache/...`) is not lm-eval's output.
+    found = [p for p in visible_files(path) if fnmatch(p.name, "results_*.json")]
     if len(found) == 1:
         return found[0]
     if not found:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import shutil
 from dataclasses import dataclass
@@ -80,17 +79,12 @@ def read_file(path: Path, what: str, limit: int = MAX_JSON_BYTES) -> ReadFile:
     return ReadFile(path, hashlib.sha256(data).hexdigest(), data)
 
 
-def _no_constant(name: str) -> float:
-    # Python's json reads NaN and Infinity, which the Trainer writes for a diverged loss: kept as floats for the
-    # gates to judge. Anything else that is not JSON is refused by the decoder itself.
-    return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}[name]
-
-
 def read_json(path: Path, what: str) -> tuple[dict[str, Any], ReadFile]:
     """A JSON object from ``path`` and the file it came from; anything else is a UsageError naming the file."""
     read = read_file(path, what)
     try:
-        data = json.loads(read.data.decode("utf-8"), parse_constant=_no_constant)
+        # json reads NaN and Infinity (the Trainer writes them for a diverged loss) as floats: the gates judge them.
+        data = json.loads(read.data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise UsageError(f"import: the {what} {path} is not UTF-8 text (byte {exc.start}).") from None
     except json.JSONDecodeError as exc:

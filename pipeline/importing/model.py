@@ -19,6 +19,7 @@ from pipeline import lineage as lineage_of
 from pipeline.errors import UsageError
 from pipeline.importing.declared import written
 from pipeline.importing.files import ReadFile, copy_files, model_files, read_json, shown
+from pipeline.merging.adapter import ADAPTER_CONFIG, ADAPTER_WEIGHTS, NOT_ADAPTER
 from pipeline.merging.checkpoint import Checkpoint
 from pipeline.origin import Origin
 from pipeline.results import FileEntry, MergeRecord, ModelRecord, ParityGate
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
     from pipeline.config import ReleaseConfig
     from pipeline.layout import Layout
 
-ADAPTER_CONFIG, ADAPTER_WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
-NOT_ADAPTER = ("training_args.bin",)
-"""A pickle of the trainer's arguments the Trainer saves beside the adapter: never copied, never unpickled."""
 STRATEGY = "external"
 """The merge section's strategy for a model merged outside pubctl (pubctl measured its parity only)."""
 
@@ -40,6 +38,8 @@ class Staged:
 
     adapter: Path | None = None
     adapter_config: tuple[dict[str, Any], ReadFile] | None = None
+    adapter_digest: str | None = None
+    """The copied adapter's lineage digest, from the hashes the copy measured (no second read)."""
     model: Path | None = None
     model_source: Path | None = None
     files: list[FileEntry] | None = None
@@ -59,8 +59,9 @@ def stage_adapter(source: Path, staging: Path, staged: Staged) -> None:
         raise UsageError(
             f"import.adapter: {source} holds no {ADAPTER_WEIGHTS} (pubctl reads safetensors only, never pickles)."
         )
-    copy_files(source, files, staging / "adapter")
+    entries = copy_files(source, files, staging / "adapter")
     staged.adapter, staged.adapter_config = staging / "adapter", (adapter_config, read)
+    staged.adapter_digest = lineage_of.files_digest(entries)  # the copy's digest, as lineage_of.folder would read it
 
 
 def stage_model(source: Path, staging: Path, staged: Staged) -> None:
@@ -138,7 +139,7 @@ def merge_section(config: ReleaseConfig, layout: Layout, staged: Staged, model: 
     report = measure_parity(resolved.path, staged.adapter, staged.model, tokenizer, prompts, trust_remote_code=trust)
     measure, bound = config.merge.parity_gate(model.dtype)
     consumed = {
-        "adapter": lineage_of.folder(staged.adapter),
+        "adapter": staged.adapter_digest,
         "base_model": lineage_of.base_model_key(config, layout, resolved.revision),
     }
     return MergeRecord(

@@ -115,7 +115,7 @@ def _build(config: ReleaseConfig, layout: Layout, staging: Path) -> StageResult:
     if training is not None and staged.adapter is not None:
         # The base trained on is the one the adapter was merged into (the merge checked the adapter names it).
         consumed = {"base_model": merge.lineage.consumed["base_model"]} if merge and merge.lineage else {}
-        training.lineage = lineage_of.lineage(consumed, {"adapter": lineage_of.folder(staged.adapter)})
+        training.lineage = lineage_of.lineage(consumed, {"adapter": staged.adapter_digest})
     if evaluation is not None:
         evaluation.lineage = lineage_of.lineage(_scored(scored, staged))
     sections: dict[str, Any] = {"training": training, "model": model, "merge": merge, "evaluation": evaluation}

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
+NOT_ADAPTER = ("training_args.bin", "README.md")
+"""Files trainers save beside the adapter that are not part of it: a pickle of the trainer's arguments, and
+TRL's generated card (no numbers, ``licence`` for ``license``); the push writes the adapter repo's own card."""
 PEFT_PREFIX = "base_model.model."
 
 # LoRA options whose merge is not plain W + s·B·A (or DoRA on top of it). The streaming merge

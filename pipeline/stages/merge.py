@@ -26,7 +26,7 @@ from pipeline.config import ReleaseConfig
 from pipeline.errors import StageFailed, UsageError
 from pipeline.judgments import PARITY_OPTIONS, describe_parity, parity_value
 from pipeline.layout import Layout
-from pipeline.merging.adapter import load_adapter, read_adapter_config
+from pipeline.merging.adapter import NOT_ADAPTER, load_adapter, read_adapter_config
 from pipeline.merging.checkpoint import Checkpoint
 from pipeline.merging.facts import file_entries
 from pipeline.merging.refusals import check_adapter_fits, check_not_quantized, check_same_base, check_vocab
@@ -35,9 +35,6 @@ from pipeline.sources import ResolvedModel, resolve_model
 from pipeline.stage import StageResult
 
 TOKENIZER_MARKERS = ("tokenizer_config.json", "tokenizer.json")
-NOT_ADAPTER = ("training_args.bin", "README.md")
-"""Files trainers save beside the adapter that are not part of it: a pickle of the trainer's arguments, and
-TRL's generated card (no numbers, ``licence`` for ``license``); the push writes the adapter repo's own card."""
 
 
 def _tokenizer_folder(adapter_dir: Path, base_dir: Path) -> Path:
