@@ -85,6 +85,14 @@ class LocalFile:
         lfs = predict_lfs(path_in_repo, size, content[:SAMPLE_BYTES])
         return cls(path_in_repo, size, hashlib.sha256(content).hexdigest(), sha.git_hash(content), lfs, content=content)
 
+    def read_bytes(self) -> bytes:
+        """Its bytes: the generated content, or the source file's (a regular file, never a link or FIFO)."""
+        if self.content is not None:
+            return self.content
+        assert self.source is not None
+        with open_regular(self.source) as handle:
+            return handle.read()
+
 
 def _hash_file(source: Path) -> tuple[int, str, str, bytes]:
     """(size, sha256, git blob sha1, first 512 bytes) in ONE read of the file.
@@ -286,6 +294,13 @@ def _published_model_files(api: Any, repo_id: str, head: str) -> frozenset[str]:
     if not isinstance(files, list):
         return frozenset()
     return frozenset(f["path"] for f in files if isinstance(f, dict) and isinstance(f.get("path"), str))
+
+
+def is_hub_failure(exc: BaseException) -> bool:
+    """A failure of the Hub or of reaching it (an HTTP error, an OS or transport error), not a bug in pubctl."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    return isinstance(exc, (HfHubHTTPError, OSError)) or is_transport_error(exc)
 
 
 def is_transport_error(exc: BaseException) -> bool:

@@ -121,13 +121,6 @@ def load_public_key(path: Path, what: str) -> Any:
 
 
 # ---------------------------------------------------------------------------------- signing
-@dataclass(frozen=True)
-class Signed:
-    signature: bytes
-    signer: str
-    """Who signed, as a person reads it: 'key sha256:…', 'certificate CN=…', 'sigstore (GitHub Actions)'."""
-
-
 def signer_name(sign: SignSection, root: Path) -> str:
     """Who :func:`sign_digests` would sign as, checked without signing (the signature cache's key)."""
     if sign.method == "sigstore":
@@ -155,16 +148,16 @@ def oidc_available() -> bool:
     return all(os.environ.get(name) for name in OIDC_ENV) or bool(os.environ.get(IDENTITY_TOKEN_ENV))
 
 
-def sign_digests(sign: SignSection, root: Path, name: str, digests: Iterable[tuple[str, str]], work: Path) -> Signed:
+def sign_digests(sign: SignSection, root: Path, name: str, digests: Iterable[tuple[str, str]], work: Path) -> bytes:
     """A signature over (repository path, sha256 hex) pairs, made by model-signing with ``sign``'s method.
 
-    ``work`` is a folder of the release's run (never published) where model-signing writes the bundle.
+    ``work`` is a folder of the release's run (never published) where model-signing writes the bundle. The
+    caller has checked the key files with :func:`signer_name` (the name it keeps the signature under).
     """
     try:
         from model_signing import signing
     except ImportError:
         raise missing_extra() from None
-    signer = signer_name(sign, root)
     config = signing.Config().set_hashing_config(_recorded(name, digests))
     if sign.method == "sigstore":
         if not oidc_available():
@@ -192,7 +185,7 @@ def sign_digests(sign: SignSection, root: Path, name: str, digests: Iterable[tup
             _sign_keyless(config, Path(name), out)
         else:
             config.sign(Path(name), out)
-        return Signed(out.read_bytes(), signer)
+        return out.read_bytes()
 
 
 def _sign_keyless(config: Any, name: Path, out: Path) -> None:

@@ -136,9 +136,8 @@ def verify_folder_target(folder: Path, options: VerifyOptions, label: str | None
 
 def verify_repo(repo_id: str, options: VerifyOptions) -> str:
     """The repository at ``options.revision`` (default main), downloaded into a temporary folder, as a DIR."""
-    from huggingface_hub.errors import HfHubHTTPError
 
-    from pipeline.hub_client import describe_hub_error, hub_api, is_transport_error
+    from pipeline.hub_client import describe_hub_error, hub_api, is_hub_failure
 
     revision = options.revision or "main"
     with tempfile.TemporaryDirectory(prefix="pubctl-verify-") as scratch:
@@ -146,7 +145,7 @@ def verify_repo(repo_id: str, options: VerifyOptions) -> str:
         try:
             hub_api().snapshot_download(repo_id, revision=revision, local_dir=folder)
         except Exception as exc:
-            if not (isinstance(exc, (HfHubHTTPError, OSError)) or is_transport_error(exc)):
+            if not is_hub_failure(exc):
                 raise
             status = getattr(getattr(exc, "response", None), "status_code", None)
             error = UsageError if status in (401, 403, 404) else StageFailed

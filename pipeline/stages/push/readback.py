@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import StageFailed
 from pipeline.eval_results import EVAL_RESULTS_PATH, parse
-from pipeline.hub_client import describe_hub_error, is_transport_error, read_tree
+from pipeline.hub_client import describe_hub_error, is_hub_failure, read_tree
 
 if TYPE_CHECKING:
     from pipeline.hub_client import RemoteFile, RemoteState
@@ -50,9 +50,7 @@ def verify_commit(api: Any, target: TargetPlan, commit: str) -> int:
             f"it plans against that commit and sends {exc.path} again."
         ) from None
     except Exception as exc:
-        from huggingface_hub.errors import HfHubHTTPError
-
-        if not (isinstance(exc, (HfHubHTTPError, OSError)) or is_transport_error(exc)):
+        if not is_hub_failure(exc):
             raise
         raise StageFailed(
             f"{where}, but it could not be read back to verify it ({describe_hub_error(exc)}). "
@@ -79,15 +77,6 @@ def _compare(planned: PlannedFile, there: RemoteFile | None) -> None:
         )
 
 
-def _local_bytes(planned: PlannedFile) -> bytes:
-    local = planned.local
-    assert local is not None
-    if local.content is not None:
-        return local.content
-    assert local.source is not None
-    return local.source.read_bytes()
-
-
 def _front_matter(planned: PlannedFile, remote: bytes) -> None:
     from huggingface_hub import ModelCard
 
@@ -95,7 +84,7 @@ def _front_matter(planned: PlannedFile, remote: bytes) -> None:
         theirs = ModelCard(remote.decode("utf-8"), ignore_metadata_errors=False).data.to_dict()
     except Exception as exc:  # huggingface_hub raises ValueError or yaml's errors for a broken header
         raise _Differs("README.md", f"has front matter huggingface_hub cannot parse ({type(exc).__name__})") from None
-    ours = ModelCard(_local_bytes(planned).decode("utf-8")).data.to_dict()
+    ours = ModelCard(planned.local.read_bytes().decode("utf-8")).data.to_dict()
     if theirs != ours:
         raise _Differs("README.md", "parses to other front matter than the card pubctl rendered")
 
@@ -107,7 +96,7 @@ def _eval_results(planned: PlannedFile, remote: bytes) -> None:
         theirs = parse(remote)
     except ValueError as exc:
         raise _Differs(EVAL_RESULTS_PATH, f"does not parse as evaluation results ({exc})") from None
-    ours = parse(_local_bytes(planned))
+    ours = parse(planned.local.read_bytes())
     if eval_result_entries_to_yaml(theirs) != eval_result_entries_to_yaml(ours):
         raise _Differs(EVAL_RESULTS_PATH, "parses to other entries than pubctl wrote")
 

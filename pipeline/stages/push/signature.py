@@ -82,8 +82,7 @@ def add_signature(
     signer = signer_name(sign, layout.root)
     signature = _reusable(layout, digests, signer)
     if signature is None:
-        made = sign_digests(sign, layout.root, config.hub.repo_id.split("/")[-1], digests, layout.run_dir)
-        signature = made.signature
+        signature = sign_digests(sign, layout.root, config.hub.repo_id.split("/")[-1], digests, layout.run_dir)
         _keep(layout, signed, signer, signature)
         what = "signed"
     else:

@@ -25,7 +25,7 @@ from rich.markup import escape
 from pipeline import __version__
 from pipeline.atomic import atomic_write_text
 from pipeline.errors import CheckFailed, StageFailed, UsageError
-from pipeline.hub_client import current_token, describe_hub_error, hub_api, is_transport_error
+from pipeline.hub_client import current_token, describe_hub_error, hub_api, is_hub_failure
 from pipeline.layout import Layout
 from pipeline.provenance import git_commit, release_inputs
 from pipeline.refs import excerpt, revision_problem
@@ -146,12 +146,11 @@ def _plan_only(config: ReleaseConfig, layout: Layout, console: Console, prepared
 
 def _plan_model_check(api: Any, model: TargetPlan, layout: Layout) -> None:
     """The card-only push's model check, shown by the dry run: a blocker, or a note when it could not run."""
-    from huggingface_hub.errors import HfHubHTTPError
 
     try:
         problem = model_mismatch(api, model.remote, described_model(layout))
     except Exception as exc:
-        if not (isinstance(exc, (HfHubHTTPError, OSError)) or is_transport_error(exc)):
+        if not is_hub_failure(exc):
             raise
         model.notes.append(f"could not compare the Hub's model with the record ({describe_hub_error(exc)})")
         return
