@@ -223,7 +223,12 @@ def read_remote(api: Any, repo_id: str, revision: str, *, timeout: float = REMOT
     before sending anything. Anything else (a bug) propagates.
     """
     from huggingface_hub import constants
-    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+    )
 
     if constants.is_offline_mode():
         return RemoteState(repo_id, revision, readable=False, reason="HF_HUB_OFFLINE is set; the Hub was not read")
@@ -235,6 +240,13 @@ def read_remote(api: Any, repo_id: str, revision: str, *, timeout: float = REMOT
         )
     except OfflineModeIsEnabled:
         return RemoteState(repo_id, revision, readable=False, reason="HF_HUB_OFFLINE is set; the Hub was not read")
+    except LocalEntryNotFoundError as exc:
+        # hf_hub_download's wrapper (an OSError, no HTTP error) when the listed results.json could not be fetched
+        # and no cache holds it: the cause says whether the Hub answered an error or could not be reached.
+        cause = exc.__cause__
+        status = getattr(getattr(cause, "response", None), "status_code", None)
+        why = f"answered HTTP {status}" if status else f"could not be reached ({type(cause).__name__})"
+        return RemoteState(repo_id, revision, readable=False, reason=f"the Hub {why} for the published results.json")
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "no"
         return RemoteState(repo_id, revision, readable=False, reason=f"the Hub answered HTTP {status}")

@@ -195,6 +195,13 @@ def test_a_hub_failing_part_way_through_the_reads_is_reported_not_a_crash(
     assert not plan.model.remote.readable and "HTTP 500" in plan.model.remote.reason
     assert any("could not read the Hub" in note for note in plan.model.notes)
 
+    # The tree lists the published results.json, and its download fails (huggingface_hub wraps that in an
+    # OSError of its own, LocalEntryNotFoundError): reported as for any other read.
+    hub.add_fault("status", "download", status=404, times=2)
+    plan = push.publish(config, layout, dry_run=True)
+    assert not plan.model.remote.readable and "HTTP 404 for the published results.json" in plan.model.remote.reason
+    hub.clear_faults()
+
     hub.add_fault("status", "refs", status=503)
     mark = hub.mark()
     with pytest.raises(StageFailed, match=r"HTTP 503.*nothing was sent"):
