@@ -45,7 +45,8 @@ def render_all(recipes: list[Recipe], reuse: Path | None, code: list[Path]) -> d
 
     ``code``: the modules whose source shapes the figures (a change to them redraws every figure).
     """
-    digests = {recipe.name: inputs_digest(recipe.name, recipe.inputs, code) for recipe in recipes}
+    shaped_by = code_bytes(code)  # read once per render, not once per figure
+    digests = {recipe.name: inputs_digest(recipe.name, recipe.inputs, shaped_by) for recipe in recipes}
     pngs: dict[str, bytes] = {}
     pending = []
     for recipe in recipes:
@@ -61,15 +62,18 @@ def render_all(recipes: list[Recipe], reuse: Path | None, code: list[Path]) -> d
     return {recipe.name: pngs[recipe.name] for recipe in recipes}
 
 
-def inputs_digest(name: str, inputs: dict[str, Any], code: list[Path]) -> str:
-    """What a figure depends on: its data, the plotting code and matplotlib's version."""
+def code_bytes(code: list[Path]) -> bytes:
+    """What shapes every figure alike: the plotting modules' source and matplotlib's version."""
     from importlib import metadata
 
+    return b"".join(module.read_bytes() for module in [*code, Path(__file__)]) + metadata.version("matplotlib").encode()
+
+
+def inputs_digest(name: str, inputs: dict[str, Any], shaped_by: bytes) -> str:
+    """What a figure depends on: its data, then :func:`code_bytes`."""
     digest = hashlib.sha256()
     digest.update(json.dumps({"name": name, "inputs": inputs}, sort_keys=True, allow_nan=True).encode())
-    for module in [*code, Path(__file__)]:
-        digest.update(module.read_bytes())
-    digest.update(metadata.version("matplotlib").encode())
+    digest.update(shaped_by)
     return digest.hexdigest()
 
 
