@@ -66,11 +66,14 @@ class Display:
         self.position = Position(unit=unit, completed=completed, total=total, started_at=completed)
         self._counting_since = time.monotonic()
 
-    def update(self, completed: int | None = None, *, doing: str | None = None) -> None:
+    def _move(self, completed: int | None, doing: str | None) -> None:
         if completed is not None:
             self.position.completed = completed
         if doing is not None:
             self.position.doing = doing
+
+    def update(self, completed: int | None = None, *, doing: str | None = None) -> None:
+        self._move(completed, doing)
         if time.monotonic() - self._last_line >= PLAIN_INTERVAL_S:
             self.line(self._progress_line())
 
@@ -146,17 +149,9 @@ class LiveDisplay(Display):
             self.live = True
 
     def update(self, completed: int | None = None, *, doing: str | None = None) -> None:
-        if completed is not None:
-            self.position.completed = completed
-        if doing is not None:
-            self.position.doing = doing
+        self._move(completed, doing)
         if self.task is not None:
             self.progress.update(self.task, completed=self.position.completed, doing=escape(self.position.doing))
-
-    def line(self, text: str) -> None:
-        self._last_line = time.monotonic()
-        # Through the Progress's console: printed above the bar, which stays at the bottom.
-        self.progress.console.print(text, markup=False, highlight=False)
 
     def stop(self) -> None:
         if self.live:
