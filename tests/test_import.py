@@ -407,3 +407,15 @@ def test_lm_eval_output_is_found_below_a_path_with_dots(tmp_path: Path) -> None:
     (out / ".old" / "results_0.json").write_text("{}")  # lm-eval never writes there: not a candidate
     (tmp_path / "elsewhere").mkdir()
     assert results_file(tmp_path / "elsewhere" / ".." / ".cache" / "out", "lm_eval").name == "results_1.json"
+
+
+def test_an_imported_enhanced_kto_run_renders_without_the_settings_no_file_records(make_config, tmp_path: Path) -> None:
+    """The import records only the method settings the config writes; the card says the rest is not recorded."""
+    state = tmp_path / "trainer_state.json"
+    state.write_text(json.dumps(CPO_STATE))
+    name = _config(make_config, "ekto", {"trainer_state": state}, method={"name": "enhanced_kto", "beta": 0.1})
+    _imported(name)
+    assert read_results(Layout.for_release(name).results).training.method_params == {"beta": 0.1}
+    carded = runner.invoke(app, ["card", name])
+    assert carded.exit_code == 0, carded.output
+    assert "**Components in this run:** not recorded." in Layout.for_release(name).readme.read_text(encoding="utf-8")

@@ -114,6 +114,9 @@ def method_facts(
         "method_name": spec.name,
         "method_title": spec.title,
         "method_params": [(key, show(value)) for key, value in params.items() if key != "name"],
+        # pubctl's train records every setting; an imported run only those its config writes (no file holds
+        # them): a method partial that explains the settings of the run says so instead of guessing defaults.
+        "method_params_complete": set(spec.params.model_fields) - {"name"} <= set(params),
         "citations": citations_for(
             (*spec.citations, *tool_citations(training is not None, evaluation.harness if evaluation else None))
         ),
