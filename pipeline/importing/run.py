@@ -52,13 +52,13 @@ def run(config: ReleaseConfig, layout: Layout) -> StageResult:
     from pipeline.console import StageOutput
     from pipeline.release import one_release_at_a_time, report_result
 
-    # Measuring parity loads the models with transformers: their bars and warnings go to the import's log, as a
-    # stage's do, and the summary ends it.
+    # Counting the data (datasets) and measuring parity (transformers) print bars and warnings: they go to the
+    # import's log, as a stage's do, and the summary ends it.
     output = StageOutput(
         "import",
         layout.logs_dir / "import.log",
         header=f"pubctl import {config.name}",
-        libraries=("transformers", "huggingface_hub", "peft"),
+        libraries=("datasets", "transformers", "huggingface_hub", "peft"),
         quiet_bars=True,
     )
     with one_release_at_a_time(layout, "import"):
