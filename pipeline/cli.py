@@ -197,14 +197,19 @@ def card(
     check: bool = typer.Option(False, "--check", help="Exit 1 with a diff when the committed card is stale."),
 ) -> None:
     """Render cards/NAME/README.md and plots from cards/NAME/results.json alone."""
-    config, layout = _load(name)
-    if check:
-        from pipeline.stage import load_entry
+    from pipeline.plot_worker import drawing_ahead, stale_figures
 
-        load_entry("pipeline.stages.card:check_card")(config, layout)
-        err.print(f"card {name}: up to date (README.md and plots match a fresh render of results.json)", markup=False)
-    else:  # through the release module, which stamps the render for `pubctl release`
-        _chain().run_stage("card", config, layout)
+    with drawing_ahead(likely=check or stale_figures(name)):  # --check draws every figure
+        config, layout = _load(name)
+        if check:
+            from pipeline.stage import load_entry
+
+            load_entry("pipeline.stages.card:check_card")(config, layout)
+            err.print(
+                f"card {name}: up to date (README.md and plots match a fresh render of results.json)", markup=False
+            )
+        else:  # through the release module, which stamps the render for `pubctl release`
+            _chain().run_stage("card", config, layout)
 
 
 @command("check")
@@ -221,8 +226,11 @@ def check(
         if not sep or not check_id.strip() or not reason.strip():
             raise UsageError(f"--allow {item!r}: expected CHECK=REASON with a non-empty reason.")
         waivers[check_id.strip()] = reason.strip()
-    config, layout = _load(name)
-    _chain().run_stage("check", config, layout, allow=waivers)
+    from pipeline.plot_worker import drawing_ahead
+
+    with drawing_ahead():  # the card gate draws every figure again to compare
+        config, layout = _load(name)
+        _chain().run_stage("check", config, layout, allow=waivers)
 
 
 @command("push")

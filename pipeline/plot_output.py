@@ -2,9 +2,10 @@
 
 Each PNG embeds the digest of its inputs (a tEXt chunk, and nothing that varies:
 no Software, no time), so the same record gives byte-identical files and a
-re-render that finds the same digest on disk skips matplotlib altogether. Several
-figures to draw are drawn in forked processes unless every CPU is busy (processes_for);
-the bytes are the same either way.
+re-render that finds the same digest on disk skips matplotlib altogether. The
+figures to draw go to the drawing process a command started while it loaded its
+config (pipeline.plot_worker) when there is one; else several are drawn in forked
+processes unless every CPU is busy (processes_for). The bytes are the same either way.
 """
 
 from __future__ import annotations
@@ -21,45 +22,63 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-FIGSIZE = (6.4, 3.6)
+from pipeline.plot_drawing import DRAWINGS, FIGSIZE
+
 DPI = 200
 """Twice the pixels of matplotlib's 100 dpi: 1280x720, sharp on high-resolution screens at 640x360 points."""
 DIGEST_KEY = "pubctl-inputs"
 MAX_PROCESSES = 8
 """More processes than figures or CPUs would only add start-up cost."""
 
-Draw = Callable[[Any], None]
+Job = tuple[str, dict[str, Any], str]
+"""One figure to draw: (kind, inputs, digest), plain data that pickles and travels as JSON."""
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """What a figure is drawn from (its digest) and how (``draw(fig)``)."""
+    """A figure before drawing: its file name, its kind (a pipeline.plot_drawing.DRAWINGS key) and the plain
+    data drawn, which is all the drawing sees and what the digest covers."""
 
     name: str
+    kind: str
     inputs: dict[str, Any]
-    draw: Draw
 
 
-def render_all(recipes: list[Recipe], reuse: Path | None, code: list[Path]) -> dict[str, bytes]:
-    """PNG bytes by figure name; a PNG in ``reuse`` whose embedded digest matches is returned as is.
+class Drawing:
+    """One render's figures: the reused PNGs at once, the drawn ones when :meth:`pngs` first waits for them."""
 
-    ``code``: the modules whose source shapes the figures (a change to them redraws every figure).
+    def __init__(self, order: list[str], ready: dict[str, bytes], drawn: list[str], wait: Callable[[], list[bytes]]):
+        self._order, self._ready, self._drawn, self._wait = order, ready, drawn, wait
+
+    def pngs(self) -> dict[str, bytes]:
+        """PNG bytes by figure name, in recipe order."""
+        if self._drawn:
+            self._ready.update(zip(self._drawn, self._wait(), strict=True))
+            self._drawn = []
+        return {name: self._ready[name] for name in self._order}
+
+
+def render_all(recipes: list[Recipe], reuse: Path | None, code: list[Path]) -> Drawing:
+    """Every figure's PNG: one in ``reuse`` whose embedded digest matches is taken as is, the rest drawn.
+
+    ``code``: the modules whose source shapes the figures (a change to them redraws every figure). The
+    figures to draw may still be drawing when this returns (in the command's drawing process): the
+    caller renders the README meanwhile and waits in :meth:`Drawing.pngs`.
     """
     shaped_by = code_bytes(code)  # read once per render, not once per figure
-    digests = {recipe.name: inputs_digest(recipe.name, recipe.inputs, shaped_by) for recipe in recipes}
-    pngs: dict[str, bytes] = {}
-    pending = []
+    ready: dict[str, bytes] = {}
+    pending: list[Job] = []
     for recipe in recipes:
+        digest = inputs_digest(recipe, shaped_by)
         existing = reuse / recipe.name if reuse is not None else None
         if existing is not None and existing.is_file():
             data = existing.read_bytes()
-            if png_text(data).get(DIGEST_KEY) == digests[recipe.name]:
-                pngs[recipe.name] = data
+            if png_text(data).get(DIGEST_KEY) == digest:
+                ready[recipe.name] = data
                 continue
-        pending.append((recipe.draw, digests[recipe.name]))
-    names = [recipe.name for recipe in recipes if recipe.name not in pngs]
-    pngs.update(zip(names, draw_many(pending), strict=True))
-    return {recipe.name: pngs[recipe.name] for recipe in recipes}
+        pending.append((recipe.kind, recipe.inputs, digest))
+    drawn = [recipe.name for recipe in recipes if recipe.name not in ready]
+    return Drawing([recipe.name for recipe in recipes], ready, drawn, draw_many(pending))
 
 
 def code_bytes(code: list[Path]) -> bytes:
@@ -69,10 +88,11 @@ def code_bytes(code: list[Path]) -> bytes:
     return b"".join(module.read_bytes() for module in [*code, Path(__file__)]) + metadata.version("matplotlib").encode()
 
 
-def inputs_digest(name: str, inputs: dict[str, Any], shaped_by: bytes) -> str:
-    """What a figure depends on: its data, then :func:`code_bytes`."""
+def inputs_digest(recipe: Recipe, shaped_by: bytes) -> str:
+    """What a figure depends on: its name, kind and data, then :func:`code_bytes`."""
     digest = hashlib.sha256()
-    digest.update(json.dumps({"name": name, "inputs": inputs}, sort_keys=True, allow_nan=True).encode())
+    document = {"name": recipe.name, "kind": recipe.kind, "inputs": recipe.inputs}
+    digest.update(json.dumps(document, sort_keys=True, allow_nan=True).encode())
     digest.update(shaped_by)
     return digest.hexdigest()
 
@@ -95,8 +115,14 @@ def png_text(png: bytes) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------- drawing
-_PENDING: list[tuple[Draw, str]] = []
-"""The jobs of the current parallel draw: forked children read them by index (closures do not pickle)."""
+def spare_cpus() -> int:
+    """CPUs to draw on: all of this process's when the last minute's load leaves one idle, else 1."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 1
+    return 1 if load >= cpus else cpus  # every CPU already busy: another process would only queue
 
 
 def processes_for(jobs: int) -> int:
@@ -111,42 +137,47 @@ def processes_for(jobs: int) -> int:
     """
     if jobs < 2 or not sys.platform.startswith("linux") or threading.active_count() > 1:
         return 1
-    try:
-        cpus = len(os.sched_getaffinity(0))
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return 1
-    if load >= cpus:  # every CPU already busy (over the last minute): a child would only queue
-        return 1
-    return max(1, min(cpus, jobs, MAX_PROCESSES))
+    return max(1, min(spare_cpus(), jobs, MAX_PROCESSES))
 
 
-def draw_many(jobs: list[tuple[Draw, str]]) -> list[bytes]:
-    """PNG bytes of each (draw, digest), in order: in forked processes where that pays, else here."""
+def draw_many(jobs: list[Job]) -> Callable[[], list[bytes]]:
+    """Start drawing each job; the function returned waits for the PNG bytes, in order.
+
+    The command's drawing process draws them when it started one (pipeline.plot_worker); else they are
+    drawn here, in forked processes where that pays, before this returns.
+    """
+    if not jobs:
+        return list
+    from pipeline import plot_worker
+
+    drawer = plot_worker.take_started()
+    if drawer is not None:
+        drawer.send(jobs)
+        return lambda: drawer.receive(len(jobs))
+    pngs = draw_here(jobs)
+    return lambda: pngs
+
+
+def draw_here(jobs: list[Job]) -> list[bytes]:
+    """PNG bytes of each job, drawn by this process or by children forked from it."""
     processes = processes_for(len(jobs))
     if processes == 1:
-        return [draw_png(draw, digest) for draw, digest in jobs]
+        return [draw_png(*job) for job in jobs]
     import multiprocessing
 
     # Imported once here, before the fork: every child inherits them instead of importing them again.
     import matplotlib.backends.backend_agg
     import matplotlib.figure  # noqa: F401
 
-    global _PENDING
-    _PENDING = jobs
-    try:
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
-            return pool.map(_draw_pending, range(len(jobs)), chunksize=1)
-    finally:
-        _PENDING = []
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        return pool.starmap(_draw_job, jobs, chunksize=1)
 
 
-def _draw_pending(index: int) -> bytes:
-    draw, digest = _PENDING[index]
-    return draw_png(draw, digest)
+def _draw_job(kind: str, inputs: dict[str, Any], digest: str) -> bytes:
+    return draw_png(kind, inputs, digest)  # looked up when called: the pool pickles this function by name
 
 
-def draw_png(draw: Draw, digest: str) -> bytes:
+def draw_png(kind: str, inputs: dict[str, Any], digest: str) -> bytes:
     """One figure drawn on a bare Agg canvas with matplotlib's defaults, whatever the user's matplotlibrc says."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -160,7 +191,7 @@ def draw_png(draw: Draw, digest: str) -> bytes:
         # Fixed margins instead of a layout engine: constrained layout draws every figure twice.
         fig.subplots_adjust(left=0.13, right=0.97, top=0.9, bottom=0.2)
         canvas = FigureCanvasAgg(fig)
-        draw(fig)
+        DRAWINGS[kind](fig, inputs)
         canvas.draw()
         return encode_png(canvas.buffer_rgba(), canvas.get_width_height(), digest)
 

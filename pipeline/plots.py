@@ -1,10 +1,10 @@
-"""The card's figures, drawn from the results record with matplotlib's Agg backend.
+"""The card's figures: what each shows, taken from the results record as plain data.
 
-Every figure is built on a bare ``matplotlib.figure.Figure`` with an Agg canvas
-(no pyplot: no global figure registry, no GUI backend probing, faster import)
-inside ``rc_context(matplotlib defaults)``, so a user's matplotlibrc cannot
-change the output; pipeline.plot_output draws them (in parallel when several
-must be drawn), reuses unchanged ones and writes deterministic PNGs at twice the
+Each figure is a recipe: a kind of drawing (pipeline.plot_drawing) and the plain
+data it is drawn from, which is also what its input digest covers.
+pipeline.plot_output draws them with matplotlib's Agg backend (in parallel when
+several must be drawn, or in a process started while the command loaded its
+config), reuses unchanged ones and writes deterministic PNGs at twice the
 pixels of 100 dpi. Curves longer than pipeline.plot_series.MAX_POINTS are thinned
 before drawing, and the figure's note says so. Each figure carries alt text for
 the card that says what it shows and the numbers it ends on.
@@ -13,21 +13,19 @@ the card that says what it shows and the numbers it ends on.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.markdown import number
 from pipeline.metric_names import metric_label
-from pipeline.plot_output import FIGSIZE, Recipe, png_text, render_all
+from pipeline.plot_output import Drawing, Recipe, png_text, render_all
 from pipeline.plot_series import Curve, curve, thinning_note
 from pipeline.results import BenchmarkResult, Results
 
 __all__ = ["Plot", "build_plots", "png_text"]
 
-BASE_COLOR = "#9e9e9e"
-TUNED_COLOR = "#1f77b4"
-CODE = [Path(__file__), Path(__file__).with_name("plot_series.py")]
+CODE = [Path(__file__), Path(__file__).with_name("plot_series.py"), Path(__file__).with_name("plot_drawing.py")]
 """Modules whose source shapes the figures: part of every figure's input digest."""
 
 STANDARD_REWARDS = ("rewards/chosen", "rewards/rejected", "rewards/margins")
@@ -36,13 +34,18 @@ MARGINS = "rewards/margins"
 
 @dataclass(frozen=True)
 class Plot:
-    """One figure: its file name under plots/, its PNG bytes, a title, alt text and a visible note for the card."""
+    """One figure: its file name under plots/, a title, alt text, a visible note for the card, and its PNG."""
 
     name: str
     title: str
     alt: str
-    png: bytes
-    note: str | None = None
+    note: str | None
+    drawing: Drawing = field(repr=False, compare=False)
+
+    @property
+    def png(self) -> bytes:
+        """The PNG bytes (waits for the figure if it is still being drawn)."""
+        return self.drawing.pngs()[self.name]
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,8 @@ def build_plots(results: Results, method_metrics: tuple[str, ...] = (), reuse: P
     figures = _training_figures(history, method_metrics)
     if results.evaluation and results.evaluation.results:
         figures.append(evaluation_figure(results.evaluation.results))
-    pngs = render_all([figure.recipe for figure in figures], reuse, CODE)
-    return [Plot(name=f.recipe.name, title=f.title, alt=f.alt, png=pngs[f.recipe.name], note=f.note) for f in figures]
+    drawing = render_all([figure.recipe for figure in figures], reuse, CODE)
+    return [Plot(name=f.recipe.name, title=f.title, alt=f.alt, note=f.note, drawing=drawing) for f in figures]
 
 
 # ----------------------------------------------------------------------- training
@@ -105,14 +108,6 @@ def _panels(name: str, curves: list[Curve]) -> list[list[Curve]]:
 
 
 def _line_figure(name: str, title: str, ylabel: str, curves: list[Curve], panels: list[list[Curve]]) -> _Figure:
-    def draw(fig: Any) -> None:
-        if len(panels) == 1:
-            _one_axis(fig.add_subplot(), title, ylabel, panels[0])
-        elif name == "rewards.png":
-            _stacked(fig, title, ylabel, panels)
-        else:
-            _small_multiples(fig, title, [panel[0] for panel in panels])
-
     logged = curves[0].logged
     parts = [
         f"{c.key}: {number(c.values[0])} at step {c.steps[0]:.0f} to {number(c.values[-1])} at step {c.steps[-1]:.0f}"
@@ -121,7 +116,8 @@ def _line_figure(name: str, title: str, ylabel: str, curves: list[Curve], panels
         for c in curves
     ]
     alt = f"{title} against optimizer step ({logged:,} logged points). " + "; ".join(parts) + "."
-    if len(panels) > 1 and name == "rewards.png":
+    layout = "one" if len(panels) == 1 else "stacked" if name == "rewards.png" else "small_multiples"
+    if layout == "stacked":
         alt += " The margins are drawn on their own axis below the chosen and rejected rewards."
     note = thinning_note(curves)
     if note:
@@ -129,62 +125,10 @@ def _line_figure(name: str, title: str, ylabel: str, curves: list[Curve], panels
     inputs = {
         "title": title,
         "ylabel": ylabel,
+        "layout": layout,
         "panels": [[[c.key, c.steps, c.values] for c in panel] for panel in panels],
     }
-    return _Figure(title, alt, note, Recipe(name, inputs, draw))
-
-
-def _one_axis(ax: Any, title: str, ylabel: str, curves: list[Curve], legend: bool | None = None) -> None:
-    for c in curves:
-        ax.plot(c.steps, c.values, marker="o" if len(c.steps) < 30 else None, markersize=3, label=c.key)
-    if ylabel == "learning rate":
-        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    if legend if legend is not None else (len(curves) > 1 or curves[0].key != "loss"):
-        ax.legend(loc="best", fontsize="small")
-
-
-def _stacked(fig: Any, title: str, ylabel: str, panels: list[list[Curve]]) -> None:
-    """Panels above each other on one step axis, each with its own y scale."""
-    fig.set_size_inches(FIGSIZE[0], 2.4 * len(panels) + 0.4)
-    fig.subplots_adjust(left=0.15, right=0.97, top=1 - 0.45 / fig.get_figheight(), hspace=0.15)
-    fig.subplots_adjust(bottom=0.6 / fig.get_figheight())
-    first = None
-    for index, panel in enumerate(panels):
-        ax = fig.add_subplot(len(panels), 1, index + 1, sharex=first)
-        first = first or ax
-        _one_axis(ax, "", ylabel if index == 0 else "margin", panel, legend=True)
-        if index < len(panels) - 1:
-            ax.set_xlabel("")
-            ax.tick_params(labelbottom=False)
-    fig.suptitle(title)
-
-
-def _small_multiples(fig: Any, title: str, curves: list[Curve]) -> None:
-    """One axis per curve, each with its own y scale, two columns wide."""
-    columns = 2
-    rows = math.ceil(len(curves) / columns)
-    fig.set_size_inches(FIGSIZE[0], 1.9 * rows + 0.6)
-    fig.subplots_adjust(
-        left=0.1,
-        right=0.97,
-        top=1 - 0.45 / fig.get_figheight(),
-        bottom=0.55 / fig.get_figheight(),
-        hspace=0.6,
-        wspace=0.3,
-    )
-    for index, c in enumerate(curves):
-        ax = fig.add_subplot(rows, columns, index + 1)
-        ax.plot(c.steps, c.values, marker="o" if len(c.steps) < 30 else None, markersize=3)
-        ax.set_title(c.key, fontsize="small")
-        ax.tick_params(labelsize="x-small")
-        ax.grid(True, alpha=0.3)
-        if index >= len(curves) - columns:
-            ax.set_xlabel("optimizer step", fontsize="small")
-    fig.suptitle(title)
+    return _Figure(title, alt, note, Recipe(name, "curves", inputs))
 
 
 # --------------------------------------------------------------------- evaluation
@@ -201,44 +145,23 @@ def evaluation_figure(rows: list[BenchmarkResult]) -> _Figure:
     spans += [(row.chance, row.chance) for row in rows if row.chance is not None]
     low, high = min(span[0] for span in spans), max(span[1] for span in spans)
 
-    def draw(fig: Any) -> None:
-        ax = fig.add_subplot()
-        width = 0.38 if have_base else 0.6
-        positions = list(range(len(rows)))
-        if have_base:
-            base = [row.base_value if row.base_value is not None else 0.0 for row in rows]
-            # No bar at all rather than a "±0" cap when the base's stderr was not recorded.
-            base_err = (
-                [e if e is not None else 0.0 for e in base_errors] if any(e is not None for e in base_errors) else None
-            )
-            left = [p - width / 2 for p in positions]
-            ax.bar(left, base, width, yerr=base_err, capsize=3, color=BASE_COLOR, label="base model")
-        tuned_pos = [p + width / 2 for p in positions] if have_base else positions
-        tuned_err = [row.stderr if row.stderr is not None else 0.0 for row in rows]
-        values = [row.value for row in rows]
-        ax.bar(tuned_pos, values, width, yerr=tuned_err, capsize=3, color=TUNED_COLOR, label="this model")
-        chance_drawn = False
-        for position, row in zip(positions, rows, strict=True):
-            if row.chance is not None:
-                label = None if chance_drawn else "chance"
-                ax.hlines(
-                    row.chance, position - 0.45, position + 0.45, colors="#d62728", linestyles="dashed", label=label
-                )
-                chance_drawn = True
-        ax.set_xticks(positions)
-        ax.set_xticklabels(labels, fontsize="small")
-        # A negative score (MCC) hangs below 0 with its error bar: the axis must reach its end. Head room above
-        # the tallest bar for the legend, which then never hides a bar.
-        ax.set_ylim(min(0.0, low), high * 1.3 if high > 0 else 1.0)
-        ax.set_ylabel("score (error bars: ±1 stderr)")
-        ax.set_title("Benchmarks: base vs fine-tuned")
-        ax.grid(True, axis="y", alpha=0.3)
-        ax.legend(loc="upper center", ncols=3, fontsize="small")
-
     alt, note = _evaluation_words(rows, base_errors, have_base)
-    inputs = {"rows": [row.model_dump(mode="json") for row in rows], "labels": labels}
     title = "Benchmarks: base vs fine-tuned"
-    return _Figure(title, alt, note, Recipe("evaluation.png", inputs, draw))
+    bars = [
+        {
+            "label": label,
+            "value": row.value,
+            "stderr": row.stderr,
+            "base": row.base_value,
+            "base_stderr": error,
+            "chance": row.chance,
+        }
+        for label, row, error in zip(labels, rows, base_errors, strict=True)
+    ]
+    # A negative score (MCC) hangs below 0 with its error bar: the axis must reach its end. Head room above
+    # the tallest bar for the legend, which then never hides a bar.
+    inputs = {"title": title, "bars": bars, "ylim": [min(0.0, low), high * 1.3 if high > 0 else 1.0]}
+    return _Figure(title, alt, note, Recipe("evaluation.png", "benchmarks", inputs))
 
 
 def _evaluation_words(

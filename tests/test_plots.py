@@ -117,8 +117,8 @@ def test_unchanged_figures_are_reused_and_changed_ones_redrawn(tmp_path, monkeyp
     drawn: list[bytes] = []
     real_draw = plot_output.draw_png
 
-    def spy(draw, digest):
-        drawn.append(png := real_draw(draw, digest))
+    def spy(kind, inputs, digest):
+        drawn.append(png := real_draw(kind, inputs, digest))
         return png
 
     monkeypatch.setattr(plot_output, "draw_png", spy)
