@@ -33,6 +33,8 @@ MAX_DEPTH = 64
 """A real record nests about eight levels; json.loads itself gives up near a thousand, with a RecursionError."""
 MAX_INT = 2**63 - 1
 """numpy, matplotlib and torch hold integers in 64 bits; a larger one overflows there."""
+MAX_FLOAT = 1e300
+"""No measurement is larger; near the largest float (1.8e308) matplotlib's axis arithmetic overflows."""
 MAX_INT_DIGITS = 20
 MAX_LOG_STEP = 10**12
 """An optimizer step beyond this is no real run, and matplotlib's axis ticks overflow near 1e30."""
@@ -62,7 +64,9 @@ def field_path(loc: Iterable[Any]) -> str:
     """A pydantic loc or a walk path as the dotted name a reader finds in the file: training.log_history[3].step."""
     text = ""
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        # A key with a lone surrogate is named with the escape, so the message itself can be printed.
+        name = str(part).encode("utf-8", "backslashreplace").decode("utf-8")
+        text += f"[{part}]" if isinstance(part, int) else (f".{name}" if text else name)
     return text or "the top level"
 
 
@@ -189,6 +193,10 @@ def _first_problem(data: dict[str, Any]) -> str | None:
         bad = _first_bad(values, types)
         if bad is not None:
             return f"{field_path(_path(levels, bad))}: {_value_problem(values[bad])}"
+        # The keys of this depth's dicts, in the order _contents lists the values under them.
+        bad = _first_unencodable(list(chain.from_iterable(map(dict.keys, levels[-1][0]))))
+        if bad is not None:
+            return f"{field_path(_path(levels, bad))}: the key is not Unicode text (a lone surrogate)"
         dicts = list(compress(values, map(_is_dict, types)))
         lists = list(compress(values, map(_is_list, types)))
         if not dicts and not lists:
@@ -206,6 +214,7 @@ _is_list = frozenset({list}).__contains__
 _is_float = frozenset({float}).__contains__
 _is_int = frozenset({int}).__contains__  # type(True) is bool: a bool is no int here
 _is_oversized = frozenset({_OversizedInt}).__contains__
+_is_str = frozenset({str}).__contains__
 
 
 def _contents(level: _Level) -> list[Any]:
@@ -215,19 +224,43 @@ def _contents(level: _Level) -> list[Any]:
 
 
 def _first_bad(values: list[Any], types: list[type]) -> int | None:
-    """Index of a non-finite float, an integer beyond 64 bits or an oversized literal in ``values``, or None."""
+    """Index of a float that is not finite or beyond ±MAX_FLOAT, an integer beyond 64 bits, an oversized
+    literal or a string that is not Unicode text in ``values``, or None."""
     kinds = set(types)
     if float in kinds:
-        finite = list(map(math.isfinite, compress(values, map(_is_float, types))))
-        if not all(finite):
-            return list(compress(count(), map(_is_float, types)))[finite.index(False)]
+        # abs(nan) compares False with anything, so one comparison refuses NaN, infinities and the huge.
+        drawable = list(map(MAX_FLOAT.__ge__, map(abs, compress(values, map(_is_float, types)))))
+        if not all(drawable):
+            return list(compress(count(), map(_is_float, types)))[drawable.index(False)]
     if int in kinds:
         too_big = list(map(MAX_INT.__lt__, map(abs, compress(values, map(_is_int, types)))))
         if any(too_big):
             return list(compress(count(), map(_is_int, types)))[too_big.index(True)]
     if _OversizedInt in kinds:
         return list(map(_is_oversized, types)).index(True)
+    if str in kinds:
+        strings = list(compress(values, map(_is_str, types)))
+        unencodable = _first_unencodable(strings)
+        if unencodable is not None:
+            return list(compress(count(), map(_is_str, types)))[unencodable]
     return None
+
+
+def _first_unencodable(strings: list[str]) -> int | None:
+    """Index of a string holding a lone surrogate (JSON's "\\ud800" escape), which no file or terminal can hold."""
+    try:
+        "".join(strings).encode("utf-8")
+    except UnicodeEncodeError:
+        return next(index for index, text in enumerate(strings) if not _encodes(text))
+    return None
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _identity_index(values: list[Any], target: Any) -> int:
@@ -254,8 +287,12 @@ def _value_problem(value: Any) -> str:
         digits = len(value.digits.lstrip("-"))
         return f"an integer of {digits} digits does not fit in 64 bits ({quote(value.digits)})"
     if isinstance(value, float):
+        if math.isfinite(value):
+            return f"{value} is beyond ±{MAX_FLOAT:.0e}; no measurement is that large"
         # 1e309 parses to inf, and NaN/Infinity are literals Python's json accepts: neither is a measurement.
         return f"{value} is not a finite number"
+    if isinstance(value, str):
+        return f"{quote(value)} is not Unicode text (a lone surrogate, from a \\ud800-style escape)"
     return f"{quote(value)} does not fit in 64 bits"
 
 

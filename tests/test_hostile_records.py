@@ -123,6 +123,26 @@ HOSTILE = {
     ),
     "file size negative": (_set(("model", "files", 0, "size"), -1), "model.files[0].size", "greater than or equal"),
     "101 benchmarks": (_many_benchmarks, "evaluation.results", "at most 100 items"),
+    "stderr 1e308": (
+        _set(("evaluation", "results", 0, "stderr"), 1e308),
+        "evaluation.results[0].stderr",
+        "1e+308 is beyond ±1e+300",
+    ),
+    "loss -1.7e308": (
+        _set(("training", "log_history", 2, "loss"), -1.7e308),
+        "training.log_history[2].loss",
+        "beyond ±1e+300",
+    ),
+    "task with a lone surrogate": (
+        _set(("evaluation", "results", 0, "task"), "x\ud800"),
+        "evaluation.results[0].task",
+        "is not Unicode text",
+    ),
+    "log key with a lone surrogate": (
+        _set(("training", "log_history", 2, "lo\udc00ss"), 1.0),
+        "training.log_history[2].lo\\udc00ss",
+        "the key is not Unicode text",
+    ),
     "nested 100,000 deep": (_nested(100_000), "nested deeper than 64", ""),
     "nested 100 deep": (_nested(100), "deep" + "[0]" * 63, "nested deeper than 64"),
 }
