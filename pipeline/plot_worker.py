@@ -6,7 +6,7 @@ importing matplotlib and numpy takes as long again. Done one after the other, th
 is most of the render. ``pubctl card`` and ``pubctl check`` therefore start this
 process first (:func:`drawing_ahead`): it imports matplotlib on another CPU while
 the command loads, then draws the jobs it is sent with the same code as
-:func:`pipeline.plot_output.draw_here`, so the bytes are identical. A command that
+:func:`pipeline.plot_png.draw_here`, so the bytes are identical. A command that
 needs no figure stops it unused.
 
 Protocol, one exchange: the command writes the jobs to the child's stdin as one
@@ -31,11 +31,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pipeline.plot_png import PNG_MAX_BYTES, draw_here, spare_cpus
+
 DRAW_TIMEOUT_S = 600
 """Longest a drawing exchange may take: six figures take about a second; a hung child must not hang the command."""
-PNG_MAX_BYTES = 64 * 1024 * 1024
-"""Largest PNG the child may answer with (a 1280-pixel-wide figure is well under a megabyte)."""
 _BOOT = "import json, sys; sys.path[:] = json.loads(sys.argv[1]); from pipeline.plot_worker import serve; serve()"
+"""Run with -I: nothing of the working directory (a json.py in the user's project) is imported before the
+command's own sys.path replaces the child's."""
 
 _STARTED: Drawer | None = None
 
@@ -75,12 +77,9 @@ class Drawer:
                 self.close()  # timed out, or Ctrl-C while waiting: the child ignores it, so it is stopped here
         if errors:
             # What matplotlib warned about goes where it would have gone had this process drawn (a stage's log).
-            sys.stderr.write(errors.decode("utf-8", "replace"))
+            _pass_on(errors.decode("utf-8", "replace"))
         if self.process.returncode != 0:
-            raise DrawingFailed(
-                f"the drawing process exited with {self.process.returncode} drawing {count} figures "
-                "(its error output is above)"
-            )
+            raise DrawingFailed(f"the drawing process exited with {self.process.returncode} drawing {count} figures")
         return _frames(answer, count)
 
     def close(self) -> None:
@@ -91,6 +90,15 @@ class Drawer:
         for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
             if stream is not None:
                 stream.close()
+
+
+def _pass_on(text: str) -> None:
+    """Library output of the child, into the running stage's log (its terminal when no stage runs)."""
+    from pipeline.console import captured
+
+    with captured():
+        sys.stderr.write(text if text.endswith("\n") else text + "\n")
+        sys.stderr.flush()
 
 
 def _frames(answer: bytes, count: int) -> list[bytes]:
@@ -114,13 +122,11 @@ def start() -> Drawer | None:
     It pays only with a CPU to spare: on a busy machine the child would queue behind the command it is
     meant to overlap.
     """
-    from pipeline.plot_output import spare_cpus
-
     if spare_cpus() < 2 or not sys.executable:
         return None
     try:
         process = subprocess.Popen(
-            [sys.executable, "-c", _BOOT, json.dumps(sys.path)],
+            [sys.executable, "-I", "-c", _BOOT, json.dumps(sys.path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -128,6 +134,19 @@ def start() -> Drawer | None:
     except OSError:
         return None  # no process to start (a sandbox without fork/exec): the figures are drawn here as before
     return Drawer(process)
+
+
+def received_or_drawn_here(drawer: Drawer, jobs: list[Any]) -> list[bytes]:
+    """The child's PNGs; when it failed (killed, crashed, a damaged answer), the same jobs drawn here.
+
+    The child runs the same drawing code, so a figure that cannot be drawn fails here again, with its own
+    traceback. What went wrong with the child is said in the stage's log either way.
+    """
+    try:
+        return drawer.receive(len(jobs))
+    except DrawingFailed as exc:
+        _pass_on(f"pubctl: {exc}; drawing the figures in this process instead")
+    return draw_here(jobs)
 
 
 def take_started() -> Drawer | None:
@@ -155,20 +174,28 @@ def drawing_ahead(likely: bool = True) -> Iterator[None]:
 
 
 def stale_figures(name: str, root: Path | None = None) -> bool:
-    """Whether ``pubctl card NAME`` is likely to draw: no figures on disk, or one older than the record.
+    """Whether ``pubctl card NAME`` is likely to draw: no figures on disk, or a record newer than the last render.
 
-    A guess from file times only, made before the config is loaded (NAME is taken as the release name);
-    it decides whether to start a drawing process, never what is drawn.
+    The last render is the card stage's stamp (runs/NAME/stamps/card.json); where there is none (a fresh
+    clone), the oldest figure stands in for it. A guess from file times only, made before the config is
+    loaded (NAME is taken as the release name): it decides whether to start a drawing process, never
+    what is drawn, so anything it cannot read counts as likely.
     """
-    from pipeline.layout import project_root
+    from pipeline.errors import UsageError
+    from pipeline.layout import Layout
+    from pipeline.stamps import stamp_path
 
-    card = (root or project_root()) / "cards" / Path(name).stem
     try:
-        record = (card / "results.json").stat().st_mtime
-        figures = [path.stat().st_mtime for path in (card / "plots").glob("*.png")]
-    except OSError:
+        layout = Layout.for_release(Path(name).stem, root)
+        record = layout.results.stat().st_mtime
+        figures = [path.stat().st_mtime for path in layout.plots_dir.glob("*.png")]
+        if not figures:
+            return True
+        stamp = stamp_path(layout.stamps_dir, "card")
+        rendered = stamp.stat().st_mtime if stamp.is_file() else min(figures)
+    except (OSError, UsageError):
         return True
-    return not figures or min(figures) < record
+    return rendered < record
 
 
 # ------------------------------------------------------------------------- child
@@ -181,8 +208,6 @@ def serve() -> None:
     reader.start()
     import matplotlib.backends.backend_agg
     import matplotlib.figure  # noqa: F401
-
-    from pipeline.plot_output import draw_here
 
     reader.join()  # before drawing: draw_here forks only from a process with one thread
     if not request[0]:

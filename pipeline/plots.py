@@ -2,10 +2,10 @@
 
 Each figure is a recipe: a kind of drawing (pipeline.plot_drawing) and the plain
 data it is drawn from, which is also what its input digest covers.
-pipeline.plot_output draws them with matplotlib's Agg backend (in parallel when
-several must be drawn, or in a process started while the command loaded its
-config), reuses unchanged ones and writes deterministic PNGs at twice the
-pixels of 100 dpi. Curves longer than pipeline.plot_series.MAX_POINTS are thinned
+pipeline.plot_output reuses unchanged ones and has the rest drawn with
+matplotlib's Agg backend (pipeline.plot_png: in parallel when several must be
+drawn, or in a process started while the command loaded its config) as
+deterministic PNGs at twice the pixels of 100 dpi. Curves longer than pipeline.plot_series.MAX_POINTS are thinned
 before drawing, and the figure's note says so. Each figure carries alt text for
 the card that says what it shows and the numbers it ends on.
 """

@@ -129,3 +129,97 @@ def test_cli_card_and_check_draw_in_the_process_they_started(idle_machine, monke
     assert again.exit_code == 0, again.output
 
     assert sent == [len(committed), len(committed)]
+
+
+def test_a_module_in_the_working_directory_is_not_imported_by_the_drawing_process(idle_machine, project):
+    marker = project / "imported-from-cwd"
+    for module in ("json", "sys", "signal", "threading", "struct"):  # what the child imports before anything else
+        (project / f"{module}.py").write_text(f"open({str(marker)!r}, 'a').write({module!r})\n", encoding="utf-8")
+    record = realistic_record("cwd")
+
+    with plot_worker.drawing_ahead():
+        drawn = [plot.png for plot in build_plots(record)]
+
+    assert not marker.exists(), marker.read_text(encoding="utf-8")
+    for module in ("json", "sys", "signal", "threading", "struct"):
+        (project / f"{module}.py").unlink()
+    assert drawn == [plot.png for plot in build_plots(record)]
+
+
+def test_a_drawing_process_that_dies_leaves_the_figures_to_this_one(idle_machine, monkeypatch, capsys):
+    record = realistic_record("killed")
+    here = [plot.png for plot in build_plots(record)]
+    real = plot_worker.Drawer.send
+
+    def killed_first(self: plot_worker.Drawer, jobs: list) -> None:
+        self.process.kill()  # as an out-of-memory killer or a user's kill -9 would
+        self.process.wait()
+        real(self, jobs)
+
+    monkeypatch.setattr(plot_worker.Drawer, "send", killed_first)
+    with plot_worker.drawing_ahead():
+        again = [plot.png for plot in build_plots(record)]
+
+    assert again == here
+    err = capsys.readouterr().err
+    assert "the drawing process exited with -9 drawing 5 figures; drawing the figures in this process instead" in err
+
+
+def test_the_drawing_process_warnings_go_to_the_stage_log(idle_machine, monkeypatch, make_config, project):
+    from test_card_records import write_record
+
+    from pipeline.cli import app
+
+    record = realistic_record("glyphs")
+    record.evaluation.results[0].task = "\u7ffb\u8a33 \U0001f9ea"  # glyphs DejaVu Sans lacks: matplotlib warns
+    make_config("glyphs")
+    layout = write_record(project, record)
+    sent = _sent(monkeypatch)
+
+    result = CliRunner().invoke(app, ["card", "glyphs"])
+
+    assert result.exit_code == 0, result.output
+    assert sent, "the figures were not drawn by the drawing process"
+    assert "missing from font" not in result.output
+    log = (layout.run_dir / "logs" / "card.log").read_text(encoding="utf-8")
+    assert "missing from font" in log
+    assert "log: runs/glyphs/logs/card.log" in result.output
+
+
+def test_a_fresh_clone_starts_the_drawing_process_until_the_first_render(idle_machine, project):
+    from pipeline.cli import app
+
+    shutil.copytree(REPO_ROOT / "cards" / "demo", project / "cards" / "demo")
+    card = project / "cards" / "demo"
+    for png in (card / "plots").glob("*.png"):  # git checks the figures out before the record
+        os.utime(png, (1_000, 1_000))
+    assert plot_worker.stale_figures("demo")
+
+    assert CliRunner().invoke(app, ["card", "demo"]).exit_code == 0
+
+    assert not plot_worker.stale_figures("demo")  # the card stage's stamp now dates the last render
+    os.utime(card / "results.json")  # a stage wrote the record again
+    assert plot_worker.stale_figures("demo")
+
+
+def test_a_linked_figure_is_not_reused_and_is_replaced_by_the_file(project, make_config):
+    from test_card_records import write_record
+
+    from pipeline.cli import app
+
+    record = realistic_record("linked")
+    make_config("linked")
+    layout = write_record(project, record)
+    runner = CliRunner()
+    assert runner.invoke(app, ["card", "linked"]).exit_code == 0
+    outside = project.parent / "outside.png"
+    loss = layout.plots_dir / "loss.png"
+    outside.write_bytes(loss.read_bytes())  # the same bytes, digest included
+    loss.unlink()
+    loss.symlink_to(outside)
+
+    stale = runner.invoke(app, ["card", "linked", "--check"])
+    assert stale.exit_code == 1
+    assert "plots/loss.png: a symbolic link; the card bundle must hold the figure itself." in stale.output
+    assert runner.invoke(app, ["card", "linked"]).exit_code == 0
+    assert not loss.is_symlink() and loss.read_bytes() == outside.read_bytes()

@@ -10,7 +10,7 @@ import zlib
 import pytest
 from test_card_records import hostile_record, log_history, realistic_record
 
-from pipeline import plot_output
+from pipeline import plot_png
 from pipeline.plot_series import MAX_POINTS, thin_indices
 from pipeline.plots import build_plots, png_text
 
@@ -72,7 +72,7 @@ def test_a_held_out_loss_is_not_called_training_loss():
 def test_a_negative_score_and_its_error_bar_stay_inside_the_axis(monkeypatch):
     from matplotlib.axes import Axes
 
-    monkeypatch.setattr(plot_output, "MAX_PROCESSES", 1)  # drawn in this process, where the spy records
+    monkeypatch.setattr(plot_png, "MAX_PROCESSES", 1)  # drawn in this process, where the spy records
 
     record = realistic_record("p")
     record.evaluation.results[0] = record.evaluation.results[0].model_copy(
@@ -115,13 +115,13 @@ def test_unchanged_figures_are_reused_and_changed_ones_redrawn(tmp_path, monkeyp
         (tmp_path / plot.name).write_bytes(plot.png)
     record.evaluation.results[0].value = 0.5
     drawn: list[bytes] = []
-    real_draw = plot_output.draw_png
+    real_draw = plot_png.draw_png
 
     def spy(kind, inputs, digest):
         drawn.append(png := real_draw(kind, inputs, digest))
         return png
 
-    monkeypatch.setattr(plot_output, "draw_png", spy)
+    monkeypatch.setattr(plot_png, "draw_png", spy)
     again = {p.name: p.png for p in build_plots(record, reuse=tmp_path)}
     assert drawn == [again["evaluation.png"]]  # only the figure whose data changed was drawn
     fresh = {p.name: p.png for p in build_plots(record)}
@@ -191,15 +191,15 @@ def test_truthfulqa_mc2_is_labelled_mc2():
 
 def test_figures_drawn_in_parallel_are_the_bytes_drawn_in_one_process(monkeypatch):
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))  # an idle machine
-    if plot_output.processes_for(5) == 1:
+    if plot_png.processes_for(5) == 1:
         pytest.skip("this process cannot fork to draw (one CPU, not Linux, or other threads running)")
     record = realistic_record("parallel")
     parallel = [p.png for p in build_plots(record)]
-    monkeypatch.setattr(plot_output, "MAX_PROCESSES", 1)
+    monkeypatch.setattr(plot_png, "MAX_PROCESSES", 1)
     assert [p.png for p in build_plots(record)] == parallel
 
 
 def test_a_busy_machine_draws_in_one_process(monkeypatch):
     monkeypatch.setattr(os, "getloadavg", lambda: (64.0, 64.0, 64.0))
-    assert plot_output.processes_for(6) == 1
-    assert plot_output.processes_for(1) == 1
+    assert plot_png.processes_for(6) == 1
+    assert plot_png.processes_for(1) == 1

@@ -11,6 +11,7 @@ from pipeline.atomic import atomic_write_bytes, atomic_write_text
 from pipeline.errors import CheckFailed
 from pipeline.hashing import sha256_file
 from pipeline.layout import Layout
+from pipeline.plot_output import committed_png
 from pipeline.results import read_results
 from pipeline.stage import StageResult
 from pipeline.stages.card.context import build_context, method_spec
@@ -64,7 +65,7 @@ def write_bundle(card: RenderedCard, layout: Layout) -> tuple[Path, KeptReadme |
     layout.plots_dir.mkdir(parents=True, exist_ok=True)
     for name, png in card.plots.items():
         target = layout.plots_dir / name
-        if not (target.is_file() and target.read_bytes() == png):
+        if committed_png(target) != png:  # a link, even to the same bytes, is replaced by the file itself
             atomic_write_bytes(target, png)
     # Figures an earlier render drew from data the record no longer holds would mislead.
     for stale in sorted(layout.plots_dir.glob("*.png")):
@@ -122,7 +123,9 @@ def card_differences(config: ReleaseConfig, layout: Layout) -> list[str]:
             problems.append(f"plots/{name}: missing from the committed card.")
         elif name not in fresh.plots:
             problems.append(f"plots/{name}: committed but a fresh render does not draw it.")
-        elif on_disk[name].read_bytes() != fresh.plots[name]:
+        elif on_disk[name].is_symlink():
+            problems.append(f"plots/{name}: a symbolic link; the card bundle must hold the figure itself.")
+        elif committed_png(on_disk[name]) != fresh.plots[name]:
             problems.append(f"plots/{name}: differs from a fresh render (binary).")
     return problems
 
