@@ -65,6 +65,27 @@ def open_regular(path: Path) -> BinaryIO:
         raise
 
 
+def small_regular_bytes(path: Path, limit: int) -> bytes | None:
+    """The bytes of ``path`` when it is a regular file of at most ``limit`` bytes, else None (missing, a link,
+    a FIFO or device, too large): for files pubctl wrote itself and reads back only if they are still that.
+
+    Opened without following a link and non-blocking, and checked again on the open file, so neither a link
+    planted at the name nor a FIFO swapped in after the first look is read.
+    """
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode):
+            return None
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode) or found.st_size > limit:
+            return None
+        data = handle.read(limit + 1)
+    return data if len(data) <= limit else None
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of the file's bytes; NotRegularFile for anything but a regular file (never opened)."""
     digest = hashlib.sha256()

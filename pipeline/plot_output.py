@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import stat
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.hashing import small_regular_bytes
 from pipeline.plot_png import DIGEST_KEY, PNG_MAX_BYTES, Job, draw_here
 
 __all__ = ["DIGEST_KEY", "Drawing", "Recipe", "committed_png", "png_text", "render_all"]
@@ -75,13 +75,7 @@ def committed_png(path: Path) -> bytes | None:
     Not a regular file (a symbolic link, even to identical bytes: the bundle holds its own files, and
     a link may point out of the project), or larger than any figure pubctl draws (PNG_MAX_BYTES).
     """
-    try:
-        status = path.lstat()
-    except OSError:
-        return None
-    if not stat.S_ISREG(status.st_mode) or status.st_size > PNG_MAX_BYTES:
-        return None
-    return path.read_bytes()
+    return small_regular_bytes(path, PNG_MAX_BYTES)
 
 
 def code_bytes(code: list[Path]) -> bytes:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
-from pipeline.hashing import sha256_file, visible_files
+from pipeline.hashing import sha256_file, small_regular_bytes, visible_files
 from pipeline.hub_client import collect_folder
 from pipeline.merging.facts import file_entries
 
@@ -38,3 +39,18 @@ def test_sha256_file_reads_in_blocks(tmp_path: Path) -> None:
     data = bytes(range(256)) * 9000  # > 2 MiB: several 1 MiB blocks
     path.write_bytes(data)
     assert sha256_file(path) == hashlib.sha256(data).hexdigest()
+
+
+def test_small_regular_bytes_reads_only_a_small_regular_file(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"12345")
+    assert small_regular_bytes(plain, 5) == b"12345"
+    assert small_regular_bytes(plain, 4) is None  # larger than the bound: not read
+    link = tmp_path / "link"
+    link.symlink_to(plain)
+    assert small_regular_bytes(link, 5) is None  # never follows a link, even to a small regular file
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert small_regular_bytes(fifo, 5) is None  # never opened, so it cannot block
+    assert small_regular_bytes(tmp_path / "missing", 5) is None
+    assert small_regular_bytes(tmp_path, 5) is None  # a folder

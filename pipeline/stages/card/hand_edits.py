@@ -12,11 +12,11 @@ a copy too many costs a file, a copy too few costs the user's text.
 from __future__ import annotations
 
 import hashlib
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.atomic import atomic_write_bytes, atomic_write_text
+from pipeline.hashing import small_regular_bytes
 from pipeline.layout import Layout
 
 MAX_README = 16 * 1024 * 1024
@@ -42,15 +42,10 @@ class KeptReadme:
 
 def keep_hand_edit(layout: Layout, fresh: str) -> KeptReadme | None:
     """Copy a README that pubctl did not write and that ``fresh`` would replace."""
-    readme = layout.readme
-    try:
-        found = readme.lstat()
-    except OSError:
-        return None
     # Only a regular file of card size: a link's target (maybe outside the project) is never read or copied.
-    if not stat.S_ISREG(found.st_mode) or found.st_size > MAX_README:
+    old = small_regular_bytes(layout.readme, MAX_README)
+    if old is None:
         return None
-    old = readme.read_bytes()
     if old == fresh.encode("utf-8"):
         return None
     digest = hashlib.sha256(old).hexdigest()
@@ -65,13 +60,8 @@ def keep_hand_edit(layout: Layout, fresh: str) -> KeptReadme | None:
 
 def _recorded_digest(path: Path) -> str | None:
     """The digest pubctl recorded, read only from a small regular file (never a FIFO or a link)."""
-    try:
-        found = path.lstat()
-    except OSError:
-        return None
-    if not stat.S_ISREG(found.st_mode) or found.st_size > 200:
-        return None
-    return path.read_text(encoding="utf-8", errors="replace").strip()
+    data = small_regular_bytes(path, 200)
+    return data.decode("utf-8", errors="replace").strip() if data is not None else None
 
 
 def remember_written(layout: Layout, text: str) -> None:
