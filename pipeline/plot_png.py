@@ -49,6 +49,8 @@ def processes_for(jobs: int) -> int:
     """
     if jobs < 2 or not sys.platform.startswith("linux") or threading.active_count() > 1:
         return 1
+    if sys.version_info < (3, 11):  # before 3.11, a fork executor could fork after its thread started
+        return 1
     return max(1, min(spare_cpus(), jobs, MAX_PROCESSES))
 
 
@@ -58,13 +60,31 @@ def draw_here(jobs: list[Job]) -> list[bytes]:
     if processes == 1:
         return [draw_png(*job) for job in jobs]
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     # Imported once here, before the fork: every child inherits them instead of importing them again.
     import matplotlib.backends.backend_agg
     import matplotlib.figure  # noqa: F401
 
-    with multiprocessing.get_context("fork").Pool(processes) as pool:
-        return pool.starmap(_draw_job, jobs, chunksize=1)
+    # ProcessPoolExecutor, not multiprocessing.Pool: a child killed mid-figure (out of memory, kill -9) breaks
+    # the executor at once, where a Pool waits forever for the lost task. With fork it forks every child
+    # before its own manager thread starts (Python 3.11), so no child inherits a held lock.
+    try:
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_draw_job, *zip(*jobs, strict=True)))
+    except BrokenProcessPool as exc:
+        log_note(f"pubctl: a figure-drawing child process ended early ({exc}); drawing the figures in this process")
+        return [draw_png(*job) for job in jobs]
+
+
+def log_note(text: str) -> None:
+    """A line about how the figures were drawn, into the running stage's log (stderr when no stage runs)."""
+    from pipeline.console import captured
+
+    with captured():
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
 
 
 def _draw_job(kind: str, inputs: dict[str, Any], digest: str) -> bytes:

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pipeline.plot_png import PNG_MAX_BYTES, draw_here, spare_cpus
+from pipeline.plot_png import PNG_MAX_BYTES, draw_here, log_note, spare_cpus
 
 DRAW_TIMEOUT_S = 600
 """Longest a drawing exchange may take: six figures take about a second; a hung child must not hang the command."""
@@ -77,7 +77,7 @@ class Drawer:
                 self.close()  # timed out, or Ctrl-C while waiting: the child ignores it, so it is stopped here
         if errors:
             # What matplotlib warned about goes where it would have gone had this process drawn (a stage's log).
-            _pass_on(errors.decode("utf-8", "replace"))
+            log_note(errors.decode("utf-8", "replace").rstrip("\n"))
         if self.process.returncode != 0:
             raise DrawingFailed(f"the drawing process exited with {self.process.returncode} drawing {count} figures")
         return _frames(answer, count)
@@ -90,15 +90,6 @@ class Drawer:
         for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
             if stream is not None:
                 stream.close()
-
-
-def _pass_on(text: str) -> None:
-    """Library output of the child, into the running stage's log (its terminal when no stage runs)."""
-    from pipeline.console import captured
-
-    with captured():
-        sys.stderr.write(text if text.endswith("\n") else text + "\n")
-        sys.stderr.flush()
 
 
 def _frames(answer: bytes, count: int) -> list[bytes]:
@@ -145,7 +136,7 @@ def received_or_drawn_here(drawer: Drawer, jobs: list[Any]) -> list[bytes]:
     try:
         return drawer.receive(len(jobs))
     except DrawingFailed as exc:
-        _pass_on(f"pubctl: {exc}; drawing the figures in this process instead")
+        log_note(f"pubctl: {exc}; drawing the figures in this process instead")
     return draw_here(jobs)
 
 

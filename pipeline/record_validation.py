@@ -64,8 +64,10 @@ def field_path(loc: Iterable[Any]) -> str:
     """A pydantic loc or a walk path as the dotted name a reader finds in the file: training.log_history[3].step."""
     text = ""
     for part in loc:
-        # A key with a lone surrogate is named with the escape, so the message itself can be printed.
-        name = str(part).encode("utf-8", "backslashreplace").decode("utf-8")
+        # A key with a control character or a lone surrogate is named with escapes: the message stays one
+        # printable line (no newline, no terminal escape sequence from a hostile record).
+        name = str(part)
+        name = name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
         text += f"[{part}]" if isinstance(part, int) else (f".{name}" if text else name)
     return text or "the top level"
 

@@ -143,6 +143,11 @@ HOSTILE = {
         "training.log_history[2].lo\\udc00ss",
         "the key is not Unicode text",
     ),
+    "log key with a newline and an escape sequence": (
+        _set(("training", "log_history", 2, "a\nb\x1b[31mRED"), 1e301),
+        "training.log_history[2].a\\nb\\x1b[31mRED",
+        "beyond ±1e+300",
+    ),
     "nested 100,000 deep": (_nested(100_000), "nested deeper than 64", ""),
     "nested 100 deep": (_nested(100), "deep" + "[0]" * 63, "nested deeper than 64"),
 }

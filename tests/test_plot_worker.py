@@ -202,24 +202,25 @@ def test_a_fresh_clone_starts_the_drawing_process_until_the_first_render(idle_ma
     assert plot_worker.stale_figures("demo")
 
 
-def test_a_linked_figure_is_not_reused_and_is_replaced_by_the_file(project, make_config):
-    from test_card_records import write_record
+def test_a_drawing_child_killed_mid_figure_is_redrawn_here_at_once(idle_machine, monkeypatch, capsys):
+    """multiprocessing.Pool waits forever for a task whose worker died; the executor breaks at once."""
+    from pipeline import plot_png
+    from pipeline.plot_drawing import DRAWINGS, draw_curves
 
-    from pipeline.cli import app
+    parent = os.getpid()
 
-    record = realistic_record("linked")
-    make_config("linked")
-    layout = write_record(project, record)
-    runner = CliRunner()
-    assert runner.invoke(app, ["card", "linked"]).exit_code == 0
-    outside = project.parent / "outside.png"
-    loss = layout.plots_dir / "loss.png"
-    outside.write_bytes(loss.read_bytes())  # the same bytes, digest included
-    loss.unlink()
-    loss.symlink_to(outside)
+    def dies_in_a_child(fig, inputs):
+        if os.getpid() != parent:
+            os.kill(os.getpid(), 9)  # as the out-of-memory killer would
+        draw_curves(fig, inputs)
 
-    stale = runner.invoke(app, ["card", "linked", "--check"])
-    assert stale.exit_code == 1
-    assert "plots/loss.png: a symbolic link; the card bundle must hold the figure itself." in stale.output
-    assert runner.invoke(app, ["card", "linked"]).exit_code == 0
-    assert not loss.is_symlink() and loss.read_bytes() == outside.read_bytes()
+    monkeypatch.setitem(DRAWINGS._entries, "dies-in-a-child", dies_in_a_child)
+    inputs = {"title": "t", "ylabel": "loss", "layout": "one", "panels": [[["loss", [1.0, 2.0], [0.5, 0.4]]]]}
+    jobs = [("curves", inputs, "a" * 64), ("dies-in-a-child", inputs, "a" * 64), ("curves", inputs, "b" * 64)]
+    if plot_png.processes_for(len(jobs)) == 1:
+        pytest.skip("this process cannot fork to draw")
+
+    pngs = plot_png.draw_here(jobs)
+
+    assert pngs[0] == pngs[1] == plot_png.draw_png("curves", inputs, "a" * 64)
+    assert "a figure-drawing child process ended early" in capsys.readouterr().err

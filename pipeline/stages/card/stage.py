@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.atomic import atomic_write_bytes, atomic_write_text
-from pipeline.errors import CheckFailed
+from pipeline.errors import CheckFailed, UsageError
 from pipeline.hashing import sha256_file
 from pipeline.layout import Layout
 from pipeline.plot_output import committed_png
@@ -61,6 +61,7 @@ def write(card: RenderedCard, layout: Layout) -> Path:
 
 def write_bundle(card: RenderedCard, layout: Layout) -> tuple[Path, KeptReadme | None]:
     """Write a rendered card into the bundle: (README path, the copy kept of a README pubctl did not write)."""
+    _refuse_folders_in_the_way(card, layout)  # before anything is written
     kept = keep_hand_edit(layout, card.readme)
     layout.plots_dir.mkdir(parents=True, exist_ok=True)
     for name, png in card.plots.items():
@@ -75,6 +76,18 @@ def write_bundle(card: RenderedCard, layout: Layout) -> tuple[Path, KeptReadme |
     atomic_write_text(layout.readme, card.readme)
     remember_written(layout, card.readme)
     return layout.readme, kept
+
+
+def _refuse_folders_in_the_way(card: RenderedCard, layout: Layout) -> None:
+    """A UsageError naming the first folder where the bundle keeps a file (README.md, a figure), or a file
+    where it keeps the plots/ folder: a rename cannot replace either."""
+    plots = layout.plots_dir
+    if plots.exists() and not plots.is_dir():
+        raise UsageError(f"{plots}: not a folder; the card keeps its figures there. Move it away and render again.")
+    names = set(card.plots) | ({path.name for path in plots.glob("*.png")} if plots.is_dir() else set())
+    for path in [layout.readme, *(plots / name for name in sorted(names))]:
+        if path.is_dir() and not path.is_symlink():
+            raise UsageError(f"{path}: a folder where the card keeps a file. Move it away and render again.")
 
 
 def render(config: ReleaseConfig, layout: Layout, *, reuse_plots: bool = False) -> RenderedCard:
