@@ -11,6 +11,9 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -89,3 +92,33 @@ def make_config(project: Path) -> Callable[..., str]:
         return name
 
     return write
+
+
+def run_idle_and_single_threaded(script: str) -> subprocess.CompletedProcess[str]:
+    """``script`` in a fresh interpreter on a machine made to look idle with two CPUs.
+
+    A pytest-xdist worker runs threads of its own, and the figures are never forked from a process with
+    threads (pipeline.plot_png.processes_for): the fork path is tested where it would run.
+    """
+    prelude = (
+        "import os\n"
+        "os.getloadavg = lambda: (0.0, 0.0, 0.0)\n"
+        "os.sched_getaffinity = lambda pid: {0, 1}\n"
+        "from pipeline import plot_png\n"
+        "import sys\n"
+        "if plot_png.processes_for(5) == 1:\n"
+        "    print('cannot fork here'); sys.exit(0)\n"
+    )
+    tests = Path(__file__).parent
+    path = os.pathsep.join([str(tests.parent), str(tests), os.environ.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    if done.stdout.strip() == "cannot fork here":
+        pytest.skip("figures cannot be forked here (not Linux)")
+    return done

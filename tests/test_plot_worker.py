@@ -8,7 +8,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, run_idle_and_single_threaded
 from test_card_records import hostile_record, realistic_record
 from typer.testing import CliRunner
 
@@ -202,25 +202,26 @@ def test_a_fresh_clone_starts_the_drawing_process_until_the_first_render(idle_ma
     assert plot_worker.stale_figures("demo")
 
 
-def test_a_drawing_child_killed_mid_figure_is_redrawn_here_at_once(idle_machine, monkeypatch, capsys):
+def test_a_drawing_child_killed_mid_figure_is_redrawn_here_at_once():
     """multiprocessing.Pool waits forever for a task whose worker died; the executor breaks at once."""
-    from pipeline import plot_png
-    from pipeline.plot_drawing import DRAWINGS, draw_curves
+    done = run_idle_and_single_threaded(
+        """
+        from pipeline.plot_drawing import DRAWINGS, draw_curves
 
-    parent = os.getpid()
+        parent = os.getpid()
 
-    def dies_in_a_child(fig, inputs):
-        if os.getpid() != parent:
-            os.kill(os.getpid(), 9)  # as the out-of-memory killer would
-        draw_curves(fig, inputs)
+        def dies_in_a_child(fig, inputs):
+            if os.getpid() != parent:
+                os.kill(os.getpid(), 9)  # as the out-of-memory killer would
+            draw_curves(fig, inputs)
 
-    monkeypatch.setitem(DRAWINGS._entries, "dies-in-a-child", dies_in_a_child)
-    inputs = {"title": "t", "ylabel": "loss", "layout": "one", "panels": [[["loss", [1.0, 2.0], [0.5, 0.4]]]]}
-    jobs = [("curves", inputs, "a" * 64), ("dies-in-a-child", inputs, "a" * 64), ("curves", inputs, "b" * 64)]
-    if plot_png.processes_for(len(jobs)) == 1:
-        pytest.skip("this process cannot fork to draw")
-
-    pngs = plot_png.draw_here(jobs)
-
-    assert pngs[0] == pngs[1] == plot_png.draw_png("curves", inputs, "a" * 64)
-    assert "a figure-drawing child process ended early" in capsys.readouterr().err
+        DRAWINGS.add("dies-in-a-child", dies_in_a_child)
+        inputs = {"title": "t", "ylabel": "loss", "layout": "one", "panels": [[["loss", [1.0, 2.0], [0.5, 0.4]]]]}
+        jobs = [("curves", inputs, "a" * 64), ("dies-in-a-child", inputs, "a" * 64), ("curves", inputs, "b" * 64)]
+        pngs = plot_png.draw_here(jobs)
+        assert pngs[0] == pngs[1] == plot_png.draw_png("curves", inputs, "a" * 64)
+        print("redrawn here")
+        """
+    )
+    assert done.stdout.strip() == "redrawn here"
+    assert "a figure-drawing child process ended early" in done.stderr

@@ -7,7 +7,7 @@ import struct
 import time
 import zlib
 
-import pytest
+from conftest import run_idle_and_single_threaded
 from test_card_records import hostile_record, log_history, realistic_record
 
 from pipeline import plot_png
@@ -189,14 +189,20 @@ def test_truthfulqa_mc2_is_labelled_mc2():
     assert "truthfulqa_mc2 mc2 0-shot" in evaluation.alt and "truthfulqa_mc2 acc" not in evaluation.alt
 
 
-def test_figures_drawn_in_parallel_are_the_bytes_drawn_in_one_process(monkeypatch):
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))  # an idle machine
-    if plot_png.processes_for(5) == 1:
-        pytest.skip("this process cannot fork to draw (one CPU, not Linux, or other threads running)")
-    record = realistic_record("parallel")
-    parallel = [p.png for p in build_plots(record)]
-    monkeypatch.setattr(plot_png, "MAX_PROCESSES", 1)
-    assert [p.png for p in build_plots(record)] == parallel
+def test_figures_drawn_in_parallel_are_the_bytes_drawn_in_one_process():
+    done = run_idle_and_single_threaded(
+        """
+        from test_card_records import realistic_record
+        from pipeline.plots import build_plots
+
+        record = realistic_record("parallel")
+        parallel = [p.png for p in build_plots(record)]
+        plot_png.MAX_PROCESSES = 1
+        assert [p.png for p in build_plots(record)] == parallel
+        print("same bytes")
+        """
+    )
+    assert done.stdout.strip() == "same bytes"
 
 
 def test_a_busy_machine_draws_in_one_process(monkeypatch):
