@@ -37,14 +37,15 @@ class Recipe:
 class Drawing:
     """One render's figures: the reused PNGs at once, the drawn ones when :meth:`pngs` first waits for them."""
 
-    def __init__(self, order: list[str], ready: dict[str, bytes], drawn: list[str], wait: Callable[[], list[bytes]]):
-        self._order, self._ready, self._drawn, self._wait = order, ready, drawn, wait
+    def __init__(self, order: list[str], ready: dict[str, bytes], wait: Callable[[], list[bytes]]) -> None:
+        """``wait`` returns the PNGs of the figures of ``order`` not ``ready``, in that order."""
+        self._order, self._ready, self._wait = order, ready, wait
 
     def pngs(self) -> dict[str, bytes]:
         """PNG bytes by figure name, in recipe order."""
-        if self._drawn:
-            self._ready.update(zip(self._drawn, self._wait(), strict=True))
-            self._drawn = []
+        drawn = [name for name in self._order if name not in self._ready]
+        if drawn:
+            self._ready.update(zip(drawn, self._wait(), strict=True))
         return {name: self._ready[name] for name in self._order}
 
 
@@ -65,8 +66,7 @@ def render_all(recipes: list[Recipe], reuse: Path | None, code: list[Path]) -> D
             ready[recipe.name] = data
             continue
         pending.append((recipe.kind, recipe.inputs, digest))
-    drawn = [recipe.name for recipe in recipes if recipe.name not in ready]
-    return Drawing([recipe.name for recipe in recipes], ready, drawn, draw_many(pending))
+    return Drawing([recipe.name for recipe in recipes], ready, draw_many(pending))
 
 
 def committed_png(path: Path) -> bytes | None:
