@@ -17,11 +17,12 @@ import os
 import shutil
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 from hub_server import HubServer
 
 from pipeline.layout import Layout
@@ -75,6 +76,29 @@ def hub(hub_session: HubServer, monkeypatch: pytest.MonkeyPatch) -> HubServer:
 
 
 # --------------------------------------------------------------------- a demo-like release
+def build_demo_project(
+    tmp_path_factory: pytest.TempPathFactory,
+    model_source: Path,
+    edit_config: Callable[[dict[str, Any]], None] | None = None,
+) -> Path:
+    """A project with the repository's configs and templates and the demo release laid out by
+    :func:`build_release`, for a module-scoped fixture to copy into each test (the card render is the slow
+    part). ``edit_config`` changes configs/demo.yaml's data first."""
+    from pipeline.config import load_config
+
+    root = tmp_path_factory.mktemp("built") / "project"
+    repo_root = Path(__file__).resolve().parent.parent
+    shutil.copytree(repo_root / "configs", root / "configs")
+    shutil.copytree(repo_root / "templates", root / "templates")
+    if edit_config is not None:
+        path = root / "configs" / "demo.yaml"
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        edit_config(data)
+        path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    build_release(load_config("demo", root), Layout.for_release("demo", root), model_source)
+    return root
+
+
 def build_release(config: ReleaseConfig, layout: Layout, model_source: Path) -> None:
     """Lay out what the stages before push leave, without running them: a merged model and a card bundle.
 

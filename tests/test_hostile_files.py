@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from hub_fixtures import build_release
+from hub_fixtures import build_demo_project
 from hub_server import HubServer
 from typer.testing import CliRunner, Result
 
@@ -38,13 +38,7 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs and sym
 @pytest.fixture(scope="module")
 def built_demo(tmp_path_factory: pytest.TempPathFactory, tiny_model_path: Path) -> Path:
     """A demo-like release (merged model + card bundle, as merge and card leave them), built once per module."""
-    root = tmp_path_factory.mktemp("built") / "project"
-    repo_root = Path(__file__).resolve().parent.parent
-    shutil.copytree(repo_root / "configs", root / "configs")
-    if (repo_root / "templates").is_dir():
-        shutil.copytree(repo_root / "templates", root / "templates")
-    build_release(load_config("demo", root), Layout.for_release("demo", root), tiny_model_path)
-    return root
+    return build_demo_project(tmp_path_factory, tiny_model_path)
 
 
 @pytest.fixture

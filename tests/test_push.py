@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hub_fixtures import TEST_TOKEN, build_release
+from hub_fixtures import TEST_TOKEN, build_demo_project
 from hub_server import HubServer
 
 from pipeline.config import ReleaseConfig, load_config
@@ -32,14 +32,7 @@ REPO = "pubctl-demo/tiny-qwen3-enhanced-kto"  # configs/demo.yaml's hub.repo_id
 @pytest.fixture(scope="module")
 def built_demo(tmp_path_factory: pytest.TempPathFactory, tiny_model_path: Path) -> Path:
     """One demo-like release built per module (the card render is the slow part), copied into each test."""
-    root = tmp_path_factory.mktemp("built") / "project"
-    repo_root = Path(__file__).resolve().parent.parent
-    shutil.copytree(repo_root / "configs", root / "configs")
-    if (repo_root / "templates").is_dir():
-        shutil.copytree(repo_root / "templates", root / "templates")
-    config = load_config("demo", root)
-    build_release(config, Layout.for_release("demo", root), tiny_model_path)
-    return root
+    return build_demo_project(tmp_path_factory, tiny_model_path)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hub_fixtures import build_release
+from hub_fixtures import build_demo_project
 from hub_server import HubServer
 
 from pipeline.config import ReleaseConfig, load_config
@@ -29,18 +29,13 @@ BENCHMARK = {"dataset_id": "pubctl-test/demo-mmlu", "task_id": "demo_mmlu"}
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory, tiny_model_path: Path) -> Path:
     """The demo release built once, its demo_mmlu task published to a (test) Hub benchmark."""
-    root = tmp_path_factory.mktemp("built") / "project"
-    repo_root = Path(__file__).resolve().parent.parent
-    shutil.copytree(repo_root / "configs", root / "configs")
-    shutil.copytree(repo_root / "templates", root / "templates")
-    path = root / "configs" / "demo.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    for task in data["evaluation"]["tasks"]:
-        if task["name"] == "demo_mmlu":
-            task["hub_benchmark"] = BENCHMARK
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    build_release(load_config("demo", root), Layout.for_release("demo", root), tiny_model_path)
-    return root
+
+    def publish_benchmark(data: dict) -> None:
+        for task in data["evaluation"]["tasks"]:
+            if task["name"] == "demo_mmlu":
+                task["hub_benchmark"] = BENCHMARK
+
+    return build_demo_project(tmp_path_factory, tiny_model_path, publish_benchmark)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hub_fixtures import build_release
+from hub_fixtures import build_demo_project
 from hub_server import HubServer
 from typer.testing import CliRunner
 
@@ -57,12 +57,7 @@ def key_pair(folder: Path, name: str = "signer") -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def built_demo(tmp_path_factory: pytest.TempPathFactory, tiny_model_path: Path) -> Path:
     """One demo-like release per module (the card render is the slow part), copied into each test."""
-    root = tmp_path_factory.mktemp("built") / "project"
-    repo_root = Path(__file__).resolve().parent.parent
-    shutil.copytree(repo_root / "configs", root / "configs")
-    shutil.copytree(repo_root / "templates", root / "templates")
-    build_release(load_config("demo", root), Layout.for_release("demo", root), tiny_model_path)
-    return root
+    return build_demo_project(tmp_path_factory, tiny_model_path)
 
 
 @pytest.fixture
